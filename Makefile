@@ -1,0 +1,54 @@
+# gan-lightning: `make help` lists the targets.
+# By default everything runs in the project's own virtual environment (.venv). To use the
+# active environment instead (conda, an existing venv): `make <target> VENV=` .
+VENV ?= .venv
+ifeq ($(strip $(VENV)),)
+PYTHON := python
+STAMP := .installed-active-env
+else
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+endif
+ARGS ?=
+PYTEST_ARGS ?=
+CKPT ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-fast lint format clean clean-all eval generate bench
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+ifneq ($(strip $(VENV)),)
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+endif
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Install the package + dev tools (torch/torchvision from PyPI as a matched pair)
+
+train: install ## Train the default experiment (MLP GAN on MNIST); extra overrides: ARGS="model.d_steps=2"
+	$(PYTHON) train.py $(ARGS)
+
+test: install ## Run the whole test suite (unit + real-MNIST integration), CPU only
+	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: install ## Run the quick tests only (no real-data integration runs)
+	$(PYTHON) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+lint: install ## Ruff lint + format check
+	$(PYTHON) -m ruff check gan_lightning tests train.py
+	$(PYTHON) -m ruff format --check gan_lightning tests train.py
+
+format: install ## Ruff autofix + format
+	$(PYTHON) -m ruff check --fix gan_lightning tests train.py
+	$(PYTHON) -m ruff format gan_lightning tests train.py
+
+clean: ## Remove run outputs and caches (keeps .venv and the data cache)
+	rm -rf logs outputs multirun wandb .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-all: clean ## Also remove .venv and the data cache in ./data
+	rm -rf $(VENV) data .installed-active-env

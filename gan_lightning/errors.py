@@ -1,0 +1,9 @@
+"""Errors a user can cause and fix. ``train.py`` prints them as one clear line, no traceback."""
+
+
+class ConfigError(ValueError):
+    """An impossible config value; the message names the key, the value and the fix."""
+
+
+class DataSourceError(RuntimeError):
+    """A dataset is missing or could not be fetched; the message says where to put it."""

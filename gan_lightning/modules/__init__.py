@@ -1,0 +1,1 @@
+"""LightningModules: they own training (losses, schedules, optimizers), not layer sizes."""

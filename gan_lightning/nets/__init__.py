@@ -1,0 +1,1 @@
+"""Pure ``nn.Module`` networks: they map tensors and know nothing about training."""

@@ -1,0 +1,112 @@
+"""Configurable MLP generator and discriminator.
+
+Every fully connected GAN in the seed reports is a config of these two classes:
+
+* seed 000: G 100-128-256-512-784 (BatchNorm after every hidden layer but the first),
+  D 784-512-256-128-1;
+* seed 001: G with one hidden layer, D with two or three (11 units for the 1-D toy, 50 for MNIST);
+* seed 003: G 100-256-512-1024-784, D 784-1024-512-256-1 with dropout;
+* seed 004: G and D with two hidden layers of 256 units, latent size 64.
+
+The discriminator returns *logits*; the sigmoid of the seeds lives inside the loss
+(``BCEWithLogits``), which is the same function but stays finite under mixed precision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from gan_lightning.errors import ConfigError
+from gan_lightning.nets import layers
+
+
+def _hidden_stack(
+    in_features: int,
+    hidden_sizes: Sequence[int],
+    act: str,
+    negative_slope: float,
+    batch_norm: bool,
+    dropout: float,
+) -> tuple[nn.Sequential, int]:
+    """Linear -> [BatchNorm] -> activation -> [Dropout] for each hidden size.
+
+    BatchNorm is never put after the first layer: its input is the raw latent (G) or raw
+    pixels (D), and seed 000 and DCGAN both leave that layer un-normalised.
+    """
+    modules: list[nn.Module] = []
+    width = in_features
+    for index, size in enumerate(hidden_sizes):
+        modules.append(nn.Linear(width, size))
+        if batch_norm and index > 0:
+            modules.append(nn.BatchNorm1d(size))
+        modules.append(layers.activation(act, negative_slope))
+        if dropout > 0:
+            modules.append(nn.Dropout(dropout))
+        width = size
+    return nn.Sequential(*modules), width
+
+
+def _check(hidden_sizes: Sequence[int], dropout: float, who: str) -> None:
+    if any(int(h) < 1 for h in hidden_sizes):
+        raise ConfigError(f"model.{who}.hidden_sizes must be positive ints; got {list(hidden_sizes)}.")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"model.{who}.dropout must be in [0, 1); got {dropout}.")
+
+
+class MLPGenerator(nn.Module):
+    """z (N, latent_dim) -> images (N, *image_shape)."""
+
+    def __init__(
+        self,
+        latent_dim: int,
+        image_shape: Sequence[int],
+        hidden_sizes: Sequence[int] = (128, 256, 512),
+        activation: str = "leaky_relu",
+        negative_slope: float = 0.2,
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+        output_activation: str = "tanh",
+    ) -> None:
+        super().__init__()
+        _check(hidden_sizes, dropout, "generator")
+        self.latent_dim = int(latent_dim)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.output_activation_name = output_activation
+        self.hidden, width = _hidden_stack(
+            self.latent_dim, hidden_sizes, activation, negative_slope, batch_norm, dropout
+        )
+        self.out = nn.Linear(width, math.prod(self.image_shape))
+        self.out_act = layers.output_activation(output_activation)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.out_act(self.out(self.hidden(z)))  # (N, prod(image_shape))
+        return x.view(z.shape[0], *self.image_shape)  # (N, C, H, W) or (N, D)
+
+
+class MLPDiscriminator(nn.Module):
+    """images (N, *image_shape) -> logits (N,)."""
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        hidden_sizes: Sequence[int] = (512, 256, 128),
+        activation: str = "leaky_relu",
+        negative_slope: float = 0.2,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        _check(hidden_sizes, dropout, "discriminator")
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.hidden, width = _hidden_stack(
+            math.prod(self.image_shape), hidden_sizes, activation, negative_slope, batch_norm, dropout
+        )
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(x.flatten(1))).squeeze(1)  # (N,)
+
