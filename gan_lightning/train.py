@@ -56,12 +56,16 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     loggers = instantiate_loggers(cfg.get("logger"))
 
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    max_steps = int(trainer_cfg.pop("max_steps", -1) or -1)
+    max_steps = trainer_cfg.pop("max_steps", -1)
+    max_steps = -1 if max_steps is None else int(max_steps)
+    if max_steps == 0 or max_steps < -1:
+        raise ConfigError(
+            f"trainer.max_steps={max_steps} is not a budget; use -1 (no limit) or a positive "
+            "number of real batches."
+        )
     # A step here is one real batch; Lightning counts optimizer steps (two per batch for a GAN
     # updating D and G), so the budget is translated exactly by the model's update schedule.
     trainer_cfg["max_steps"] = model.optimizer_steps_for(max_steps) if max_steps > 0 else -1
-    if max_steps == 0:
-        raise ConfigError("trainer.max_steps=0 trains nothing; use -1 (no limit) or a positive count.")
     trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
     return datamodule, model, trainer
 

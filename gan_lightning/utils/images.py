@@ -1,23 +1,33 @@
-"""The one image-logging helper: a PNG in the run directory plus the run's loggers.
+"""The one image-logging helper: a file in the run directory plus the run's loggers.
 
-Every picture a callback makes (sample grids, reconstructions, manifolds, density plots,
-loss curves) goes through :func:`log_image`, so each logger gets the format it needs:
+Every picture a callback makes (sample grids, interpolations, reconstructions, manifolds,
+density plots, loss curves) goes through :func:`log_image`, so each logger gets the format
+it needs:
 
 * TensorBoard: ``add_image`` with a (3, H, W) float tensor in [0, 1];
-* W&B: ``log_image`` with **uint8** arrays (W&B casts float images to uint8 without
+* W&B: ``wandb.Image`` from **uint8** arrays (W&B casts float images to uint8 without
   scaling, which renders [0, 1] floats black);
-* CSV: nothing (it has no image support); the PNG on disk is the record.
+* CSV and no logger: nothing; the PNG on disk is the record.
 
-Callers hand over float images in [0, 1] (use ``utils.pixels.to_unit``). Call it on rank 0.
+Animations (the sample-grid GIF) go through :func:`log_animation`: a GIF on disk, a
+``wandb.Video`` for W&B (played in the media panel); TensorBoard's video support needs
+moviepy, and its image slider over the per-epoch grids shows the same thing, so it gets none.
+
+Images are logged at the step Lightning uses for scalars (real batches, not the optimizer
+steps a GAN makes two of per batch), so images and curves line up on one x-axis.
+Callers hand over float images in [0, 1] (use ``utils.pixels.to_unit``). Rank 0 only.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
+from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import save_image
 
 log = logging.getLogger(__name__)
@@ -29,41 +39,96 @@ def _loggers(trainer: Any) -> list[Any]:
     return list(getattr(trainer, "loggers", []) or [])
 
 
+def logging_step(trainer: Any) -> int:
+    """The x-axis value Lightning gives scalars (batches that stepped), for images too."""
+    if trainer is None:
+        return 0
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    step = getattr(loop, "_batches_that_stepped", None)
+    return int(step if step is not None else getattr(trainer, "global_step", 0))
+
+
+def to_uint8_hwc(image: torch.Tensor) -> Any:
+    """(C, H, W) float in [0, 1] -> numpy uint8 (H, W) for grey, (H, W, C) for colour."""
+    array = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    array = array.permute(1, 2, 0).numpy()
+    return array[:, :, 0] if array.shape[2] == 1 else array
+
+
+@rank_zero_only
 def log_image(
     trainer: Any,
     key: str,
-    image: torch.Tensor,
+    image01: torch.Tensor,
     path: str | Path | None = None,
     step: int | None = None,
     caption: str | None = None,
 ) -> Path | None:
-    """Save ``image`` ((C, H, W) float in [0, 1]) to ``path`` and send it to every logger."""
-    image = image.detach().float().cpu().clamp(0, 1)
+    """Save ``image01`` ((C, H, W) or (H, W) float in [0, 1]) to ``path`` and send it to
+    every logger of ``trainer`` (``None``: file only). Returns the saved path."""
+    image = image01.detach().float().cpu().clamp(0, 1)
     if image.dim() == 2:
-        image = image.unsqueeze(0)
+        image = image.unsqueeze(0)  # (1, H, W)
     saved: Path | None = None
     if path is not None:
         saved = Path(path)
         saved.parent.mkdir(parents=True, exist_ok=True)
         save_image(image, saved)
-    if step is None and trainer is not None:
-        step = int(getattr(trainer, "global_step", 0))
+    if step is None:
+        step = logging_step(trainer)
     for logger in _loggers(trainer):
         try:
-            _send(logger, key, image, step, caption)
+            _send_image(logger, key, image, step, caption)
         except Exception as err:  # noqa: BLE001 - a logger hiccup must never kill training
             log.warning("Could not log image %r to %s: %s", key, type(logger).__name__, err)
     return saved
 
 
-def _send(logger: Any, key: str, image: torch.Tensor, step: int | None, caption: str | None) -> None:
+def _send_image(
+    logger: Any, key: str, image: torch.Tensor, step: int, caption: str | None
+) -> None:
     name = type(logger).__name__
     if name == "TensorBoardLogger":
-        rgb = image if image.shape[0] != 1 else image.expand(3, -1, -1)
+        rgb = image if image.shape[0] != 1 else image.expand(3, -1, -1)  # (3, H, W)
         logger.experiment.add_image(key, rgb, global_step=step)
-    elif name == "WandbLogger":
-        array = (image * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-        if array.shape[2] == 1:
-            array = array[:, :, 0]
-        logger.log_image(key=key, images=[array], step=step, caption=[caption] if caption else None)
+    elif "Wandb" in name:
+        kwargs = {"caption": [caption]} if caption else {}
+        logger.log_image(key=key, images=[to_uint8_hwc(image)], step=step, **kwargs)
     # CSVLogger and others: no image channel; the PNG on disk is the record.
+
+
+@rank_zero_only
+def log_animation(
+    trainer: Any,
+    key: str,
+    frames: Sequence[Image.Image],
+    path: str | Path,
+    frame_ms: int = 500,
+    last_frame_ms: int | None = 2000,
+    step: int | None = None,
+) -> Path | None:
+    """Write ``frames`` (PIL images of one size) as a looping GIF and send it to W&B.
+
+    ``last_frame_ms`` holds the final frame longer, so a viewer sees where training ended.
+    """
+    if not frames:
+        return None
+    saved = Path(path)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    durations = [int(frame_ms)] * len(frames)
+    if last_frame_ms is not None:
+        durations[-1] = int(last_frame_ms)
+    first, *rest = frames
+    first.save(saved, save_all=True, append_images=rest, duration=durations, loop=0)
+    if step is None:
+        step = logging_step(trainer)
+    for logger in _loggers(trainer):
+        if "Wandb" not in type(logger).__name__:
+            continue
+        try:
+            import wandb
+
+            logger.log_metrics({key: wandb.Video(str(saved), format="gif")}, step=step)
+        except Exception as err:  # noqa: BLE001 - a logger hiccup must never kill training
+            log.warning("Could not log animation %r to %s: %s", key, type(logger).__name__, err)
+    return saved

@@ -1,0 +1,69 @@
+"""The MNIST DataModule on the real data (cached by the mnist_dir fixture)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import torch
+
+from gan_lightning.data.mnist import MNISTDataModule
+from gan_lightning.errors import ConfigError
+
+
+def test_real_mnist_is_the_standard_set(mnist_dir):
+    from torchvision.datasets import MNIST
+
+    train = MNIST(str(mnist_dir), train=True, download=False)
+    test = MNIST(str(mnist_dir), train=False, download=False)
+    assert train.data.shape == (60000, 28, 28) and test.data.shape == (10000, 28, 28)
+    # The first labels of the official training file, in order.
+    assert train.targets[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert test.targets[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert torch.bincount(train.targets).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    # Regression pin on the converted 47,040,000 pixel bytes (the class counts above are the
+    # official ones); any change to the conversion shows up here.
+    digest = hashlib.sha256(train.data.numpy().tobytes()).hexdigest()
+    assert digest == "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757"
+
+
+@pytest.mark.parametrize("pixel_range", [[-1, 1], [-0.5, 0.5], [0, 1]])
+def test_batches_in_pixel_range(mnist_dir, pixel_range):
+    dm = MNISTDataModule(data_dir=str(mnist_dir), batch_size=32, pixel_range=pixel_range)
+    dm.prepare_data()
+    dm.setup("fit")
+    images, labels = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    assert images.shape == (32, 1, 28, 28) and images.dtype == torch.float32
+    assert labels.shape == (32,)
+    assert images.min().item() == pytest.approx(pixel_range[0])
+    assert images.max().item() == pytest.approx(pixel_range[1])
+
+
+def test_splits_and_digit_subset(mnist_dir):
+    dm = MNISTDataModule(data_dir=str(mnist_dir), val_size=1000, digits=[2, 7])
+    dm.setup("fit")
+    n_train, n_val = len(dm.train_set), len(dm.val_set)
+    assert n_train + n_val == 5958 + 6265 and n_val == 1000
+    assert set(dm.train_set.labels.unique().tolist()) == {2, 7}
+    assert set(dm.test_set.labels.unique().tolist()) == {2, 7}
+    # The split is seeded: the same images every time.
+    again = MNISTDataModule(data_dir=str(mnist_dir), val_size=1000, digits=[2, 7])
+    again.setup("fit")
+    assert torch.equal(again.val_set.images, dm.val_set.images)
+
+
+def test_val_size_zero_validates_on_test(mnist_dir):
+    dm = MNISTDataModule(data_dir=str(mnist_dir), val_size=0)
+    dm.setup("fit")
+    assert len(dm.train_set) == 60000 and dm.val_set is dm.test_set
+
+
+@pytest.mark.parametrize("digits", [[10], [-1], [], ["3"]])
+def test_bad_digits(digits):
+    with pytest.raises(ConfigError, match="0-9"):
+        MNISTDataModule(digits=digits)
+
+
+def test_bad_pixel_range():
+    with pytest.raises(ConfigError, match="pixel_range"):
+        MNISTDataModule(pixel_range=[0, 255])
