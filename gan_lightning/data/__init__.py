@@ -1,0 +1,1 @@
+"""LightningDataModules. Where data comes from and how it is cached lives in ``sources.py``."""
