@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_lightning import __version__
+from gan_lightning.errors import ConfigError
 from gan_lightning.nets.priors import NormalPrior
 from gan_lightning.utils.pixels import as_pixel_range
 
@@ -89,7 +90,7 @@ class GenerativeModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(CHECKPOINT_KEY)
         if state is None:
-            raise ValueError(
+            raise ConfigError(
                 "This checkpoint was not written by gan-lightning (no 'gan_lightning' entry); "
                 "pass a .ckpt from a gan-lightning run directory."
             )
