@@ -223,6 +223,16 @@ class BaseDataModule(pl.LightningDataModule):
     def build_splits(self) -> tuple[Dataset, Dataset, Dataset]:
         raise NotImplementedError  # pragma: no cover - every subclass defines it
 
+    def check_source(self) -> None:
+        """Cheap check (a few stat calls, no download, no decoding) that the data is where the
+        config says; raises :class:`DataSourceError` with the actionable message.
+
+        Meant to run right after the DataModule is built, so a missing dataset is reported
+        before the model, metrics and loggers are (``prepare_data`` would report it too, but
+        only once ``Trainer.fit`` starts). Constructors never touch the disk, so configs stay
+        instantiable without the data (config tests, generating from a checkpoint).
+        """
+
     # ------------------------------------------------------------------ Lightning API
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:

@@ -58,21 +58,29 @@ class MNISTDataModule(BaseDataModule):
         from torchvision.datasets import MNIST
 
         dataset = MNIST(self.data_dir, train=train, download=False)
-        images, labels = dataset.data.unsqueeze(1), dataset.targets  # (N, 1, 28, 28) uint8
-        if self.digits is not None:
-            keep = torch.isin(labels, torch.tensor(self.digits))
-            images, labels = images[keep], labels[keep]
-        return images.contiguous(), labels
+        return dataset.data.unsqueeze(1).contiguous(), dataset.targets  # (N, 1, 28, 28) uint8
+
+    def _subset(self, dataset: TensorImageDataset) -> TensorImageDataset:
+        if self.digits is None:
+            return dataset
+        keep = self.subset_mask(
+            torch.isin(dataset.labels, torch.tensor(self.digits)),
+            f"data.digits={list(self.digits)}", "choose digits 0-9 present in MNIST.",
+        )
+        return TensorImageDataset(dataset.images[keep], dataset.labels[keep])
 
     def build_splits(self):
         if self.source_used is None:  # setup() without prepare_data(), e.g. a notebook
             self.prepare_data()
-        train_images, train_labels = self._load(train=True)
-        test = TensorImageDataset(*self._load(train=False))
-        train, val = self.split_train_val(train_images, train_labels)
+        # Split the full 60k first, then filter: the held-out images are the same for every
+        # digit subset, and `digits: [2]` keeps ~11/12 of the 2s for training whatever val_size.
+        train, val = self.split_train_val(*self._load(train=True))
+        test = self._subset(TensorImageDataset(*self._load(train=False)))
+        train = self._subset(train)
+        val = self._subset(val) if val is not None else test
         log.info(
             "MNIST: %d train / %d val / %d test images%s",
-            len(train), len(val) if val is not None else len(test), len(test),
+            len(train), len(val), len(test),
             f" (digits {list(self.digits)})" if self.digits is not None else "",
         )
-        return train, (val if val is not None else test), test
+        return train, val, test

@@ -518,8 +518,9 @@ def read_celeba_attributes(path: str | os.PathLike) -> tuple[list[str], list[str
     return names, [r[0] for r in body], values > 0
 
 
-#: (Google Drive id, md5, file name) of the files this project needs, from torchvision's list.
 def _celeba_drive_files() -> list[tuple[str, str, str]]:
+    """(Google Drive id, md5, file name) of the three files this project needs, taken from
+    torchvision's list (the identity/box/landmark files it also lists are not needed)."""
     from torchvision.datasets import CelebA
 
     needed = {f"{CELEBA_IMAGES}.zip", CELEBA_PARTITION, CELEBA_ATTRIBUTES}
@@ -543,9 +544,10 @@ def google_drive_download(file_id: str, dest: Path, filename: str, md5: str) -> 
 def fetch_celeba(data_dir: str | os.PathLike, downloader=google_drive_download) -> Path:
     """Download the missing CelebA pieces into a staging dir and rename them into place.
 
-    Extraction happens inside ``<data_dir>/.celeba-download-*``; only complete pieces are
-    renamed into ``<data_dir>/celeba`` (a rename on the same filesystem is atomic), and the
-    staging dir is removed whatever happens, so an interrupted download leaves nothing behind.
+    Extraction happens inside ``<data_dir>/.celeba-download-*``; only once every missing piece
+    is downloaded (md5-checked) and extracted are they renamed into ``<data_dir>/celeba`` (a
+    rename on the same filesystem is atomic), and the staging dir is removed whatever happens,
+    so an interrupted download leaves nothing behind.
     """
     layout = find_celeba(data_dir)
     root = layout.root
@@ -557,7 +559,10 @@ def fetch_celeba(data_dir: str | os.PathLike, downloader=google_drive_download) 
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=data_dir, prefix=".celeba-download-"))
     try:
-        for file_id, md5, filename in _celeba_drive_files():
+        # Small text files first: a refusing Drive quota shows up before 1.4 GB are fetched.
+        for file_id, md5, filename in sorted(
+            _celeba_drive_files(), key=lambda e: e[2].endswith(".zip")
+        ):
             if wanted.get(filename):
                 log.info("CelebA: downloading %s", filename)
                 downloader(file_id, staging, filename, md5)
@@ -598,7 +603,7 @@ def ensure_celeba(
         raise DataSourceError(celeba_missing_message(data_dir, missing))
     try:
         fetch_celeba(data_dir, downloader)
-    except (DataSourceError, OSError, RuntimeError) as err:
+    except (DataSourceError, OSError, RuntimeError, zipfile.BadZipFile) as err:
         raise DataSourceError(
             f"CelebA download failed ({err}).\n" + celeba_missing_message(data_dir, missing)
         ) from err
