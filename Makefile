@@ -32,6 +32,14 @@ install: $(STAMP) ## Install the package + dev tools (torch/torchvision from PyP
 train: install ## Train the default experiment (MLP GAN on MNIST); extra overrides: ARGS="model.d_steps=2"
 	$(PYTHON) train.py $(ARGS)
 
+eval: install ## Score a checkpoint or a checkpoints/ dir (FID/KID/IS): CKPT=path [ARGS="metrics.num_samples=10000"]
+	@test -n "$(CKPT)" || { echo "usage: make eval CKPT=logs/train/runs/<date>/checkpoints [ARGS=...]"; exit 2; }
+	$(PYTHON) -m gan_lightning.evaluate ckpt=$(CKPT) $(ARGS)
+
+generate: install ## Sample images from a checkpoint: CKPT=path [ARGS="n=64 out=samples.png format=folder interpolate=true"]
+	@test -n "$(CKPT)" || { echo "usage: make generate CKPT=logs/train/runs/<date>/checkpoints/last.ckpt [ARGS=...]"; exit 2; }
+	$(PYTHON) -m gan_lightning.generate ckpt=$(CKPT) $(ARGS)
+
 test: install ## Run the whole test suite (unit + real-MNIST integration), CPU only
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 

@@ -16,8 +16,10 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_info
 
 from gan_lightning.errors import ConfigError, DataSourceError
+from gan_lightning.loggers import finish_loggers, log_run_config
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
     """Every ``callbacks.<name>`` node with a ``_target_``; ``callbacks.<name>=null`` disables it."""
     if not cfg:
         return []
-    return [instantiate(node) for node in cfg.values() if node is not None and "_target_" in node]
+    callbacks = [instantiate(node) for node in cfg.values() if node is not None and "_target_" in node]
+    return [cb for cb in callbacks if cb is not None]  # a factory may return None (e.g. progress)
 
 
 def instantiate_loggers(cfg: DictConfig | None) -> list[Any]:
@@ -50,9 +53,14 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     """Instantiate DataModule, model, callbacks, loggers and Trainer; all config errors surface
     here, before any data is touched or any step is taken."""
     datamodule = instantiate(cfg.data)
+    # Missing data fails here, before the model, metrics and loggers are built.
+    if hasattr(datamodule, "check_source"):
+        datamodule.check_source()
     model = instantiate(cfg.model)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    if cfg.get("metrics") and "_target_" in cfg.metrics:  # FID/KID/IS callback; metrics=none: off
+        callbacks.append(instantiate(cfg.metrics))
     loggers = instantiate_loggers(cfg.get("logger"))
 
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
@@ -74,17 +82,31 @@ def run(cfg: DictConfig) -> dict[str, float]:
     """Train one experiment; returns the final callback metrics (for sweepers)."""
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)
+    if cfg.get("num_threads"):
+        torch.set_num_threads(int(cfg.num_threads))
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} does not exist; pass a .ckpt of a previous run, e.g. "
+            "ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt"
+        )
     datamodule, model, trainer = build(cfg)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    log_run_config(trainer, cfg)  # resolved config + run dir + git commit to every logger
+    success = False
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        success = True
+    finally:
+        finish_loggers(trainer, success)  # wandb.finish(): one W&B run per (multirun) job
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     if hasattr(model, "batches_seen"):
-        log.info(
-            "Trained on %d real batches (Lightning's global_step, which counts optimizer steps: %d).",
-            model.batches_seen, trainer.global_step,
+        rank_zero_info(
+            f"Trained on {model.batches_seen} real batches (Lightning's global_step, which "
+            f"counts optimizer steps: {trainer.global_step})."
         )
-    log.info("Finished. Run directory: %s", cfg.paths.output_dir)
+    rank_zero_info(f"Finished. Run directory: {cfg.paths.output_dir}")
     return metrics
 
 
@@ -100,7 +122,7 @@ def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     try:
         metrics = run(cfg)
     except Exception as err:  # noqa: BLE001 - only user errors are reformatted
@@ -111,6 +133,28 @@ def main(cfg: DictConfig) -> float | None:
         print(f"\nError: {user}", file=sys.stderr)
         sys.exit(2)
     return optimized_metric(cfg, metrics)
+
+
+def null_group_overrides(argv: list[str]) -> list[str]:
+    """``logger=null`` -> ``logger=none`` for every group that has a ``none.yaml``.
+
+    Hydra 1.3 rejects ``group=null`` on the command line ("Config group override must be a
+    string"), yet it is what users type to switch a group off; ``none.yaml`` is that option.
+    """
+    groups = {p.parent.name for p in Path(CONFIG_DIR).glob("*/none.yaml")}
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and value in ("null", "None") and key.lstrip("+") in groups:
+            arg = f"{key.lstrip('+')}=none"
+        out.append(arg)
+    return out
+
+
+def main() -> None:
+    """``python train.py`` / ``gan-train``: Hydra's CLI, with ``group=null`` accepted."""
+    sys.argv = null_group_overrides(sys.argv)
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -51,4 +51,5 @@ SMOKE = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "logger=none",
+    "metrics=none",  # FID/KID have their own tests; smoke runs skip the extractor
 ]

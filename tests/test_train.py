@@ -61,3 +61,14 @@ def test_bad_value_is_one_clear_line(tmp_path):
     assert out.returncode == 2
     assert "Error: model.d_steps must be an integer >= 1; got 0." in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_group_null_switches_a_group_off():
+    from gan_lightning.train import null_group_overrides
+
+    assert null_group_overrides(["train.py", "logger=null", "metrics=None", "seed=null"]) == [
+        "train.py", "logger=none", "metrics=none", "seed=null",
+    ]
+    out = run_train(["logger=null", "--cfg", "job"])
+    assert out.returncode == 0, out.stderr
+    assert "wandb" not in out.stdout.split("callbacks:")[0]

@@ -65,7 +65,13 @@ class SampleGrid(pl.Callback):
         epoch = trainer.current_epoch
         if (epoch + 1) % self.every_n_epochs != 0 or trainer.sanity_checking:
             return
-        grid = self.render(pl_module)
+        try:
+            grid = self.render(pl_module)
+        except ConfigError as err:  # e.g. the 1-D toy: nothing to tile, say so once
+            if not getattr(self, "_skipped", False):
+                log.info("SampleGrid: skipping (%s)", err)
+                self._skipped = True
+            return
         path = self.dirpath / f"epoch_{epoch:03d}_step_{pl_module_batches(pl_module):07d}.png"
         log_image(trainer, "samples/fixed_noise", grid, path, caption=f"epoch {epoch}")
         self.saved.append(path)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from pytorch_lightning.utilities import rank_zero_only
@@ -53,6 +54,17 @@ def to_uint8_hwc(image: torch.Tensor) -> Any:
     array = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
     array = array.permute(1, 2, 0).numpy()
     return array[:, :, 0] if array.shape[2] == 1 else array
+
+
+def figure_to_tensor(fig: Any) -> torch.Tensor:
+    """A matplotlib ``Figure`` rendered by Agg -> (3, H, W) float in [0, 1], for
+    :func:`log_image` (plots go to the loggers like any other picture)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())  # (H, W, 4) uint8
+    return torch.from_numpy(rgba[..., :3].copy()).permute(2, 0, 1).float() / 255.0
 
 
 @rank_zero_only
@@ -84,9 +96,7 @@ def log_image(
     return saved
 
 
-def _send_image(
-    logger: Any, key: str, image: torch.Tensor, step: int, caption: str | None
-) -> None:
+def _send_image(logger: Any, key: str, image: torch.Tensor, step: int, caption: str | None) -> None:
     name = type(logger).__name__
     if name == "TensorBoardLogger":
         rgb = image if image.shape[0] != 1 else image.expand(3, -1, -1)  # (3, H, W)

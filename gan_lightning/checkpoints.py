@@ -1,0 +1,91 @@
+"""Load a trained model from a gan-lightning checkpoint alone: no data, no Hydra run.
+
+Every checkpoint carries the resolved run config in ``checkpoint["gan_lightning"]["config"]``
+(plain containers, see :mod:`gan_lightning.modules.base`), so the model is rebuilt from its
+own ``model`` config and the weights loaded into it. Loading uses
+``torch.load(weights_only=True)``: a checkpoint from an untrusted source can hold tensors and
+plain containers, never code that runs on unpickling. The generate and evaluate CLIs both
+load through :func:`load_module`.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_lightning.errors import ConfigError
+from gan_lightning.modules.base import CHECKPOINT_KEY
+
+NOT_OURS = (
+    "{path} is not a gan-lightning checkpoint ({why}). Pass a .ckpt from a run directory, "
+    "e.g. logs/train/runs/<date>/checkpoints/last.ckpt."
+)
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """The checkpoint dict, checked to be ours; :class:`ConfigError` with the fix otherwise."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ConfigError(f"ckpt={path} does not exist. Pass the path of a .ckpt file.")
+    if path.is_dir():
+        found = sorted(path.glob("*.ckpt")) or sorted(path.glob("checkpoints/*.ckpt"))
+        hint = f" It holds {', '.join(p.name for p in found[:5])}." if found else ""
+        raise ConfigError(f"ckpt={path} is a directory; pass one .ckpt file.{hint}")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        why = str(err).splitlines()[0][:200]
+        raise ConfigError(NOT_OURS.format(path=path, why=f"not loadable safely: {why}")) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        why = str(err).splitlines()[0][:200]
+        raise ConfigError(NOT_OURS.format(path=path, why=f"unreadable: {why}")) from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(NOT_OURS.format(path=path, why="no Lightning state_dict"))
+    state = checkpoint.get(CHECKPOINT_KEY)
+    config = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise ConfigError(NOT_OURS.format(path=path, why=f"no '{CHECKPOINT_KEY}' run config"))
+    return checkpoint
+
+
+def load_module(path: str | Path, map_location: Any = "cpu") -> tuple[Any, dict[str, Any]]:
+    """Rebuild the LightningModule of a checkpoint and load its weights.
+
+    Returns ``(module, config)``: the module in eval mode on ``map_location``'s device, and the
+    resolved run config it was trained with (``config["model"]``, ``config["data"]``, ...).
+    """
+    from hydra.utils import instantiate
+
+    checkpoint = read_checkpoint(path, map_location)
+    config = checkpoint[CHECKPOINT_KEY]["config"]
+    try:
+        module = instantiate(config["model"])
+    except Exception as err:  # noqa: BLE001 - name the checkpoint, keep the cause chained
+        raise ConfigError(
+            f"Could not rebuild the model of {path} from its saved config "
+            f"(model._target_={config['model'].get('_target_')!r}): {err}"
+        ) from err
+    missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
+    if missing or unexpected:
+        raise ConfigError(
+            f"The weights in {path} do not fit the model its config builds "
+            f"(missing: {list(missing)[:5]}, unexpected: {list(unexpected)[:5]}); was the "
+            "checkpoint written by another version of gan-lightning?"
+        )
+    if hasattr(module, "load_extra_checkpoint_state"):
+        module.load_extra_checkpoint_state(checkpoint[CHECKPOINT_KEY])
+    module.run_config = config
+    device = _device_of(map_location)
+    if device is not None:
+        module.to(device)
+    module.eval()
+    return module, config
+
+
+def _device_of(map_location: Any) -> torch.device | None:
+    if isinstance(map_location, (str, torch.device)):
+        return torch.device(map_location)
+    return None

@@ -1,0 +1,84 @@
+"""Progress: rich bar at a terminal, plain lines otherwise, nothing when disabled."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+import pytorch_lightning as pl
+
+from gan_lightning.callbacks.progress import (
+    LogLinesProgressBar,
+    MetricsRichProgressBar,
+    progress_bar,
+    short_metrics,
+)
+from gan_lightning.errors import ConfigError
+from tests.callbacks.test_curves import ScriptedGAN
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_factory_picks_by_terminal():
+    assert isinstance(progress_bar(stream=Terminal()), MetricsRichProgressBar)
+    assert isinstance(progress_bar(stream=io.StringIO()), LogLinesProgressBar)  # CI, a pipe, a file
+    assert isinstance(progress_bar(style="lines", stream=Terminal()), LogLinesProgressBar)
+    assert progress_bar(enabled=False) is None  # trainer.enable_progress_bar=false
+    with pytest.raises(ConfigError, match="style"):
+        progress_bar(style="fancy")
+
+
+def test_short_names_in_the_bar():
+    metrics = {
+        "v_num": 3,
+        "train/d_loss_step": 1.0,
+        "train/d_loss_epoch": 0.9,
+        "val/fid_digits": 5.0,
+    }
+    assert short_metrics(metrics) == {"d_loss": 1.0, "val/fid_digits": 5.0}
+
+
+def test_plain_lines_during_training(caplog):
+    bar = LogLinesProgressBar(log_every_n_batches=2)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        limit_train_batches=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+        callbacks=[bar],
+    )
+    with caplog.at_level(logging.INFO, logger="gan_lightning.callbacks.progress"):
+        trainer.fit(ScriptedGAN())
+    assert len(bar.lines) == 6  # batches 2 and 4 plus the epoch summary, two epochs
+    assert bar.lines[0].startswith("epoch 0/1 | batch 2/4 (50%)")
+    assert "d_loss=1.1" in bar.lines[0] and "g_loss=2" in bar.lines[0]
+    assert bar.lines[2].startswith("epoch 0/1 done in")
+    assert "train d_loss=1.15" in bar.lines[2] and "val/d_loss=5" in bar.lines[2]
+    assert all("\r" not in line for line in bar.lines)
+    assert caplog.text.count("epoch 1/1") == 3
+
+
+def test_rich_bar_shows_short_loss_names():
+    bar = MetricsRichProgressBar(refresh_rate=2)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        limit_train_batches=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+        callbacks=[bar],
+    )
+    module = ScriptedGAN()
+    trainer.fit(module)
+    shown = bar.get_metrics(trainer, module)
+    assert {"d_loss", "g_loss"} <= set(shown) and "v_num" not in shown
+    assert not any(k.endswith(("_step", "_epoch")) for k in shown)
