@@ -63,3 +63,50 @@ def sample_targets(
     if low == high:
         return float(low)
     return torch.empty(n, dtype=like.dtype, device=like.device).uniform_(low, high)
+
+
+# --------------------------------------------------------------------------- VAE objectives
+#: Reconstruction terms :func:`reconstruction_loss` knows (``-log p(x|z)`` per image).
+RECONSTRUCTION_LOSSES = ("bce", "gaussian", "mse")
+
+_HALF_LOG_2PI = 0.9189385332046727  # 0.5 * log(2 * pi)
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per sample, summed over latent dims: (N,).
+
+    The closed form ``0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1)`` of Kingma & Welling
+    (Appendix B); seed 002 writes the same sum without the 1/2 and with ``log sigma``.
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).flatten(1).sum(1)
+
+
+def reconstruction_loss(
+    decoded: torch.Tensor,
+    target: torch.Tensor,
+    kind: str = "bce",
+    sigma: float = 1.0,
+) -> torch.Tensor:
+    """``-log p(x|z)`` per image, summed over pixels: (N,). Summing (not averaging) over pixels
+    is what makes ``recon + KL`` the negative ELBO; a per-pixel mean silently down-weights the
+    likelihood against the KL term by the number of pixels.
+
+    * ``bce``: Bernoulli likelihood; ``decoded`` are *logits*, ``target`` in [0, 1].
+    * ``gaussian``: N(decoded, sigma^2 I) with fixed ``sigma``, including the normalising
+      constant, so the value is a true negative log-density; ``decoded`` is the mean.
+    * ``mse``: summed squared error (the Gaussian term without constant, sigma^2 = 1/2).
+    """
+    if kind == "bce":
+        per_pixel = F.binary_cross_entropy_with_logits(decoded, target, reduction="none")
+    elif kind == "mse":
+        per_pixel = (decoded - target).pow(2)
+    elif kind == "gaussian":
+        if not sigma > 0:
+            raise ConfigError(f"model.sigma must be > 0 for the Gaussian likelihood; got {sigma}.")
+        log_sigma = torch.tensor(float(sigma)).log().item()  # a CPU scalar: no device sync
+        per_pixel = 0.5 * ((decoded - target) / sigma).pow(2) + (log_sigma + _HALF_LOG_2PI)
+    else:
+        raise ConfigError(
+            f"model.reconstruction={kind!r} is not known; choose one of {list(RECONSTRUCTION_LOSSES)}."
+        )
+    return per_pixel.flatten(1).sum(1)

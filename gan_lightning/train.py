@@ -49,14 +49,29 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in cfg.values() if node is not None and "_target_" in node]
 
 
+def describe(model: Any) -> str:
+    """One line naming the module, its nets and their sizes (logged before training)."""
+    parts = []
+    for name, net in model.named_children():
+        n_params = sum(p.numel() for p in net.parameters())
+        shape = getattr(net, "image_shape", None)
+        parts.append(
+            f"{name}={type(net).__name__}({n_params:,} params"
+            + (f", image_shape={list(shape)})" if shape is not None else ")")
+        )
+    return f"{type(model).__name__}: " + ", ".join(parts)
+
+
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     """Instantiate DataModule, model, callbacks, loggers and Trainer; all config errors surface
     here, before any data is touched or any step is taken."""
     datamodule = instantiate(cfg.data)
-    # Missing data fails here, before the model, metrics and loggers are built.
+    model = instantiate(cfg.model)
+    rank_zero_info(f"Built {describe(model)}")
+    # Missing data fails here, after the nets are known to fit the data's shape but before
+    # metrics (which may need feature-extractor weights) and loggers are set up.
     if hasattr(datamodule, "check_source"):
         datamodule.check_source()
-    model = instantiate(cfg.model)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     callbacks = instantiate_callbacks(cfg.get("callbacks"))
     if cfg.get("metrics") and "_target_" in cfg.metrics:  # FID/KID/IS callback; metrics=none: off
@@ -129,7 +144,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
         user = _user_error(err)
         if user is None:
             raise
-        log.error("%s: %s", type(user).__name__, user)
+        log.error("Stopped before training by a %s (message below).", type(user).__name__)
         print(f"\nError: {user}", file=sys.stderr)
         sys.exit(2)
     return optimized_metric(cfg, metrics)

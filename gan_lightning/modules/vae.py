@@ -1,0 +1,191 @@
+"""Variational autoencoder (Kingma & Welling) on the GenerativeModule contract.
+
+The loss is the negative ELBO with a weight on the KL term (beta-VAE; beta = 1 is the ELBO):
+
+    loss = mean over the batch of [ -log p(x|z) summed over pixels + beta * KL(q(z|x) || p(z)) ]
+
+with one reparameterised sample ``z = mu + sigma * eps``. Both terms are summed *per image*
+and then averaged over the batch, so ``val/loss`` is an upper bound on ``-log p(x)`` in nats
+per image and the balance of the two terms does not depend on the batch size or image size.
+
+Pixel range. The decoder outputs pre-sigmoid values ``o``; the likelihood mean is
+``sigmoid(o)`` mapped into ``pixel_range``. The Bernoulli likelihood (``reconstruction: bce``,
+seed 002) models intensities in [0, 1], so it requires ``data.pixel_range=[0, 1]``: the VAE
+model configs set that (``# @package _global_``), and any other range raises ConfigError before
+training. The Gaussian/MSE likelihoods work with every supported range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_lightning.errors import ConfigError
+from gan_lightning.losses import RECONSTRUCTION_LOSSES, kl_divergence, reconstruction_loss
+from gan_lightning.modules.base import GenerativeModule
+from gan_lightning.nets.priors import NormalPrior
+from gan_lightning.utils.pixels import from_unit, to_unit
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+class VAE(GenerativeModule):
+    """Encoder q(z|x) + decoder p(x|z) trained on the (beta-weighted) negative ELBO.
+
+    Args:
+        encoder: images -> (mu, logvar), see :class:`gan_lightning.nets.vae.GaussianEncoder`.
+        decoder: z -> pre-sigmoid pixels (N, *image_shape).
+        optimizer: optimizer factory (Hydra ``_partial_``) bound to encoder + decoder.
+        latent_dim: optional check that both nets agree with ``model.latent_dim``.
+        pixel_range: the data's range (``bce`` needs [0, 1]).
+        reconstruction: ``bce`` (Bernoulli, default), ``gaussian`` (fixed ``sigma``) or ``mse``.
+        beta: weight of the KL term (1 = the ELBO).
+        sigma: standard deviation of the Gaussian likelihood, in pixel units.
+        prior: must be N(0, I) (the KL term is its closed form).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        optimizer: OptimizerFactory,
+        latent_dim: int | None = None,
+        pixel_range: Sequence[float] = (0.0, 1.0),
+        reconstruction: str = "bce",
+        beta: float = 1.0,
+        sigma: float = 0.1,
+        prior: Any = None,
+    ) -> None:
+        if encoder.latent_dim != decoder.latent_dim:
+            raise ConfigError(
+                f"model.encoder.latent_dim={encoder.latent_dim} != "
+                f"model.decoder.latent_dim={decoder.latent_dim}; set both to ${{model.latent_dim}}."
+            )
+        if latent_dim is not None and int(latent_dim) != encoder.latent_dim:
+            raise ConfigError(
+                f"model.latent_dim={latent_dim} but the encoder outputs {encoder.latent_dim}; "
+                "set the nets' latent_dim to ${model.latent_dim}."
+            )
+        if tuple(encoder.image_shape) != tuple(decoder.image_shape):
+            raise ConfigError(
+                f"model.encoder.image_shape={list(encoder.image_shape)} != "
+                f"model.decoder.image_shape={list(decoder.image_shape)}."
+            )
+        prior = prior if prior is not None else NormalPrior()
+        if getattr(prior, "name", None) != "normal":
+            raise ConfigError(
+                f"model.prior={prior!r}: the VAE's KL term is the closed form for a N(0, I) prior; "
+                "use gan_lightning.nets.priors.NormalPrior."
+            )
+        super().__init__(encoder.latent_dim, pixel_range, prior)
+        if reconstruction not in RECONSTRUCTION_LOSSES:
+            raise ConfigError(
+                f"model.reconstruction={reconstruction!r} is not known; choose one of "
+                f"{list(RECONSTRUCTION_LOSSES)}."
+            )
+        if reconstruction == "bce" and self.pixel_range != (0.0, 1.0):
+            raise ConfigError(
+                f"model.reconstruction=bce (Bernoulli likelihood of pixel intensities) needs "
+                f"data.pixel_range=[0, 1]; got {list(self.pixel_range)}. The VAE model configs set "
+                "data.pixel_range to [0, 1]: drop the pixel_range override, or choose "
+                "model.reconstruction=gaussian or mse."
+            )
+        if not float(beta) >= 0:
+            raise ConfigError(f"model.beta must be >= 0; got {beta}.")
+        if reconstruction == "gaussian" and not float(sigma) > 0:
+            raise ConfigError(f"model.sigma must be > 0; got {sigma}.")
+        lr = (getattr(optimizer, "keywords", {}) or {}).get("lr")
+        if lr is not None and not float(lr) > 0:
+            raise ConfigError(f"model.optimizer.lr must be > 0; got {lr}.")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.optimizer = optimizer
+        self.reconstruction = reconstruction
+        self.beta = float(beta)
+        self.sigma = float(sigma)
+        self.image_shape = tuple(encoder.image_shape)
+
+    # ------------------------------------------------------------------ model
+    def mean(self, decoded: torch.Tensor) -> torch.Tensor:
+        """The likelihood mean in ``pixel_range`` from the decoder's pre-sigmoid output."""
+        return from_unit(torch.sigmoid(decoded), self.pixel_range)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """z = mu + sigma * eps with eps ~ N(0, I): a sample whose gradient reaches mu, sigma."""
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(decoded, mu, logvar)`` for images x: one reparameterised pass."""
+        mu, logvar = self.encoder(x)  # (N, L) each
+        decoded = self.decoder(self.reparameterize(mu, logvar))  # (N, C, H, W), pre-sigmoid
+        return decoded, mu, logvar
+
+    def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Batch means of the per-image reconstruction and KL terms, and the loss."""
+        decoded, mu, logvar = self(x)
+        if self.reconstruction == "bce":
+            recon = reconstruction_loss(decoded, to_unit(x, self.pixel_range), "bce")
+        else:
+            recon = reconstruction_loss(self.mean(decoded), x, self.reconstruction, self.sigma)
+        recon = recon.mean()
+        kl = kl_divergence(mu, logvar).mean()
+        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
+
+    # ------------------------------------------------------------------ contract
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.mean(self.decoder(z))
+
+    def sampling_nets(self) -> list[nn.Module]:
+        return [self.decoder]
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstructions ``mean(decoder(mu(x)))`` in ``pixel_range``, in eval
+        mode (restored afterwards); used by the reconstruction-grid callback."""
+        nets = (self.encoder, self.decoder)
+        modes = [net.training for net in nets]
+        for net in nets:
+            net.eval()
+        try:
+            mu, _ = self.encoder(x.to(self.device))
+            return self.decode(mu).float()
+        finally:
+            for net, mode in zip(nets, modes, strict=True):
+                net.train(mode)
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self):
+        return self.optimizer(params=self.parameters())
+
+    def _log(self, stage: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
+        on_step = stage == "train"
+        self.log(
+            f"{stage}/loss",
+            terms["loss"],
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=batch_size,
+            sync_dist=not on_step,
+        )
+        self.log_dict(
+            {f"{stage}/{k}": terms[k].detach() for k in ("recon", "kl")},
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=batch_size,
+            sync_dist=not on_step,
+        )
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        terms = self.loss_terms(x)
+        self._log("train", terms, x.shape[0])
+        return terms["loss"]
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        self._log("val", self.loss_terms(x), x.shape[0])
