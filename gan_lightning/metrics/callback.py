@@ -1,0 +1,234 @@
+"""FID/KID/IS during training, for every model of the project (GAN, DCGAN, VAE alike).
+
+The callback only uses the module contract (``sample_latent``, ``generate``, ``pixel_range``)
+and the DataModule's splits, so it needs nothing from the model's code. Every
+``every_n_epochs`` epochs (and after the last one) it scores ``num_samples`` generated images
+against real images of ``split`` and logs ``val/fid_<extractor>``, ``val/kid_mean_<extractor>``,
+``val/kid_std_<extractor>``, ``val/is_<extractor>`` (+ ``val/classes_covered_digits`` and
+``val/class_kl_digits`` for the digit classifier). Select the best checkpoint on it with
+``callbacks.model_checkpoint.monitor=val/fid_digits callbacks.model_checkpoint.mode=min``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_info
+
+from gan_lightning.errors import ConfigError
+from gan_lightning.metrics.classifier import default_classifier_path, ensure_classifier
+from gan_lightning.metrics.extractors import (
+    FeatureExtractor,
+    build_digits,
+    build_inception,
+    resolve_extractor_name,
+)
+from gan_lightning.metrics.images import SPLITS, generated_batches, real_batches, split_dataset
+from gan_lightning.metrics.scores import Scorer, check_sample_counts
+from gan_lightning.metrics.threads import one_cpu_thread
+
+log = logging.getLogger(__name__)
+
+
+class GenerativeMetrics(pl.Callback):
+    """Periodic FID/KID/IS of generated samples against real validation (or test) images.
+
+    Args:
+        extractor: ``digits``, ``inception`` or ``auto`` (digits for (1, 28, 28) images).
+        image_shape: the data's (C, H, W); data that are not images (the 1-D toy) disable it.
+        every_n_epochs: score every N epochs (the last epoch is always scored).
+        num_samples: generated images per evaluation, split across DDP ranks.
+        num_real_samples: real images (a seeded subset of ``split``); None = ``num_samples``,
+            capped at the split's size. Their features are extracted once per run.
+        split: ``val`` (default; what ``gan-evaluate`` uses to reproduce the logged numbers) or
+            ``test``/``train``.
+        seed: latents of the generated images and KID/IS subsets; fixed, so two evaluations of
+            the same weights give the same numbers.
+        batch_size: images per generator / extractor call.
+        kid_subsets / kid_subset_size / is_splits: torchmetrics' KID and IS settings.
+        data_dir: where MNIST is for training the digit classifier, and where it is cached.
+        classifier_path: the cached classifier (None: ``<data_dir>/classifiers/...``).
+        inception_weights: a local copy of torch-fidelity's InceptionV3 weights (offline use).
+    """
+
+    def __init__(
+        self,
+        extractor: str = "auto",
+        image_shape: Any = None,
+        every_n_epochs: int = 1,
+        num_samples: int = 2000,
+        num_real_samples: int | None = None,
+        split: str = "val",
+        seed: int = 0,
+        batch_size: int = 500,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 500,
+        is_splits: int = 10,
+        data_dir: str = "data",
+        classifier_path: str | None = None,
+        inception_weights: str | None = None,
+    ) -> None:
+        if int(every_n_epochs) < 1:
+            raise ConfigError(
+                f"metrics.every_n_epochs={every_n_epochs} must be >= 1 (metrics=none turns scoring off)."
+            )
+        if split not in SPLITS:
+            raise ConfigError(
+                f"metrics.split={split!r} is not known; choose one of {list(SPLITS)}."
+            )
+        check_sample_counts(num_samples, kid_subset_size)
+        if num_real_samples is not None:
+            check_sample_counts(num_real_samples, kid_subset_size, "metrics.num_real_samples")
+        self.extractor_name = resolve_extractor_name(extractor, image_shape)
+        self.every_n_epochs = int(every_n_epochs)
+        self.num_samples = int(num_samples)
+        self.num_real_samples = int(num_real_samples) if num_real_samples is not None else None
+        self.split = split
+        self.seed = int(seed)
+        self.batch_size = int(batch_size)
+        self.scorer_options = {
+            "kid_subsets": int(kid_subsets),
+            "kid_subset_size": int(kid_subset_size),
+            "is_splits": int(is_splits),
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+        }
+        self.data_dir = str(data_dir)
+        self.classifier_path = (
+            Path(classifier_path) if classifier_path else default_classifier_path(data_dir)
+        )
+        self.scorer: Scorer | None = None
+        #: Real images scored, over all ranks (the scorer's own count is this rank's share).
+        self.num_real_total = 0
+        #: One entry per evaluation: epoch, batches seen, seconds, scores (for benchmarks/tests).
+        self.history: list[dict[str, Any]] = []
+        self._extractor: FeatureExtractor | None = None
+        if self.extractor_name is None:
+            log.info("metrics: the data are not images (image_shape=%s); no FID/KID.", image_shape)
+        elif self.extractor_name == "inception":
+            # Missing weights must stop the run now, before any training, not after an epoch.
+            self._extractor = build_inception(inception_weights)
+
+    @property
+    def enabled(self) -> bool:
+        return self.extractor_name is not None
+
+    # ------------------------------------------------------------------ lifecycle
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if trainer.datamodule is None and self.enabled:
+            raise ConfigError("metrics: scoring needs a DataModule (trainer.fit(datamodule=...)).")
+        self.prepare(
+            trainer.datamodule,
+            is_global_zero=trainer.is_global_zero,
+            barrier=lambda: trainer.strategy.barrier("gan_lightning.metrics.classifier"),
+        )
+
+    def prepare(
+        self,
+        datamodule: Any,
+        is_global_zero: bool = True,
+        barrier: Callable[[], None] | None = None,
+    ) -> None:
+        """Check the real split's size and load the extractor (training the digit classifier
+        once, on global rank 0 while the other ranks wait at ``barrier``). Runs before the
+        first training step, so every problem surfaces before any compute is spent."""
+        if not self.enabled or self.scorer is not None:
+            return
+        num_real = min(
+            self.num_real_samples or self.num_samples, len(split_dataset(datamodule, self.split))
+        )
+        check_sample_counts(
+            num_real,
+            self.scorer_options["kid_subset_size"],
+            f"the number of real {self.split} images",
+        )
+        extractor = self._extractor
+        if extractor is None:  # digits
+            if is_global_zero and not self.classifier_path.is_file():
+                ensure_classifier(self.classifier_path, self.data_dir)
+            if barrier is not None:
+                barrier()
+            extractor = build_digits(self.classifier_path, self.data_dir, train_if_missing=False)
+        self.scorer = Scorer(extractor, **self.scorer_options)
+
+    def _due(self, trainer: pl.Trainer) -> bool:
+        epoch = trainer.current_epoch
+        last = bool(
+            trainer.max_epochs and trainer.max_epochs > 0 and epoch + 1 >= trainer.max_epochs
+        )
+        return (epoch + 1) % self.every_n_epochs == 0 or last
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # The sanity check runs on an untrained model with a couple of batches: nothing to learn.
+        if not self.enabled or trainer.sanity_checking or not self._due(trainer):
+            return
+        start = time.perf_counter()
+        scores = self.score(pl_module, trainer.datamodule, trainer.global_rank, trainer.world_size)
+        seconds = time.perf_counter() - start
+        pl_module.log_dict(
+            {f"val/{k}": v for k, v in scores.items()}, on_step=False, on_epoch=True, sync_dist=True
+        )
+        batches = int(getattr(pl_module, "batches_seen", trainer.global_step))
+        self.history.append(
+            {"epoch": trainer.current_epoch, "batches_seen": batches, "seconds": seconds, **scores}
+        )
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in scores.items())
+        rank_zero_info(
+            f"metrics epoch {trainer.current_epoch}: {shown} ({self.num_samples} samples vs "
+            f"{self.num_real_total} real {self.split} images, {seconds:.1f} s)"
+        )
+
+    # ------------------------------------------------------------------ scoring
+    def _ensure_real(self, datamodule: Any, pixel_range: Any, rank: int, world_size: int) -> Scorer:
+        if self.scorer is None:
+            raise RuntimeError("GenerativeMetrics: call prepare() (or fit) before scoring")
+        if not self.scorer.has_real:  # once per run: reset_real_features=False keeps them
+            num_real = self.num_real_samples or self.num_samples
+            batches, self.num_real_total = real_batches(
+                datamodule, self.split, num_real, self.seed, rank, world_size
+            )
+            self.scorer.add_real(batches, getattr(datamodule, "pixel_range", pixel_range))
+        return self.scorer
+
+    @torch.inference_mode()
+    def score(
+        self, module: Any, datamodule: Any, rank: int = 0, world_size: int = 1
+    ) -> dict[str, float]:
+        """Score ``module``'s samples; every rank calls it (torchmetrics syncs the states)."""
+        if self.scorer is not None:
+            self.scorer.to(module.device)
+        with one_cpu_thread(module.device.type == "cpu"):
+            scorer = self._ensure_real(datamodule, module.pixel_range, rank, world_size)
+            scorer.reset_generated()
+            fakes = generated_batches(
+                module, self.num_samples, self.seed, self.batch_size, rank, world_size
+            )
+            scorer.add_generated(fakes, module.pixel_range)
+            return scorer.compute()
+
+    @torch.inference_mode()
+    def score_real_as_generated(
+        self, datamodule: Any, split: str, rank: int = 0, world_size: int = 1
+    ) -> dict[str, float]:
+        """Score ``num_samples`` real images of ``split`` in place of generated ones: the floor
+        (FID > 0 at finite N) that a perfect generator would reach with these settings."""
+        if split == self.split:
+            log.warning(
+                "baseline=%s overlaps metrics.split=%s: the floor will be too low.", split, split
+            )
+        pixel_range = getattr(datamodule, "pixel_range", (-1.0, 1.0))
+        on_cpu = next(self.scorer.extractor.parameters()).device.type == "cpu"
+        with one_cpu_thread(on_cpu):
+            scorer = self._ensure_real(datamodule, pixel_range, rank, world_size)
+            scorer.reset_generated()
+            batches, _ = real_batches(
+                datamodule, split, self.num_samples, self.seed + 1, rank, world_size
+            )
+            scorer.add_generated(batches, pixel_range)
+            return scorer.compute()

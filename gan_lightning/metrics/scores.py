@@ -1,0 +1,229 @@
+"""FID, KID, IS and a class histogram over one feature extractor: the core shared by the
+training callback and the evaluate CLI.
+
+Why features are extracted here and not by torchmetrics: FID, KID and IS would each run their
+own copy of the network over the same images (three forward passes, three copies of
+InceptionV3). Instead :class:`Scorer` runs the extractor once per image and hands the features
+to torchmetrics' metrics through a pass-through "network" that declares ``num_features`` (so
+torchmetrics never probes it with a 299x299 dummy image).
+
+Distributed runs: each rank scores a contiguous share of the images (:func:`shard`) and calls
+``update`` ONCE per set, so torchmetrics' all-gather returns the features in rank order, i.e.
+in the order one process would have seen them; KID's and IS's random subsets are drawn under
+a fixed seed. The result equals the single-process one on the same images, KID subsets
+included (tests/metrics/test_ddp.py).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torchmetrics import Metric
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from gan_lightning.errors import ConfigError
+from gan_lightning.metrics.extractors import FeatureExtractor
+
+#: A class counts as "covered" when it holds at least this fraction of a uniform share
+#: (10 classes: >= 1% of the samples), so a few stray samples do not count as a mode.
+COVERAGE_MIN_SHARE = 0.1
+
+
+class Precomputed(nn.Module):
+    """The identity, posing as torchmetrics' feature network for already-extracted features."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = int(num_features)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+class ClassHistogram(Metric):
+    """Counts of the extractor's argmax class over generated images (summed across ranks).
+
+    ``compute`` returns the number of classes covered (see :data:`COVERAGE_MIN_SHARE`) and
+    KL(histogram || uniform) in nats: 0 for a perfectly balanced generator, log(K) (2.30 for
+    digits) for one that only draws one class.
+    """
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        self.add_state(
+            "counts", torch.zeros(self.num_classes, dtype=torch.long), dist_reduce_fx="sum"
+        )
+
+    def update(self, logits: torch.Tensor) -> None:
+        self.counts += torch.bincount(logits.argmax(dim=1), minlength=self.num_classes)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        p = self.counts.double() / self.counts.sum().clamp(min=1)
+        covered = (p >= COVERAGE_MIN_SHARE / self.num_classes).sum()
+        kl = torch.where(p > 0, p * torch.log(p * self.num_classes), torch.zeros_like(p)).sum()
+        return {"covered": covered, "kl": kl, "histogram": p}
+
+
+def shard(n: int, rank: int, world_size: int) -> slice:
+    """Rank ``rank``'s contiguous share of ``n`` items (sizes differ by at most one).
+
+    Contiguous, not strided: gathered in rank order, the shares are the original order.
+    """
+    base, extra = divmod(int(n), int(world_size))
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (1 if rank < extra else 0))
+
+
+def check_sample_counts(
+    num_samples: int, kid_subset_size: int, what: str = "metrics.num_samples"
+) -> None:
+    """FID needs >= 2 images; KID draws subsets of ``kid_subset_size`` from them."""
+    if int(num_samples) < 2:
+        raise ConfigError(f"{what}={num_samples}: FID needs at least 2 images.")
+    if int(kid_subset_size) > int(num_samples):
+        raise ConfigError(
+            f"{what}={num_samples} is smaller than metrics.kid_subset_size={kid_subset_size} "
+            "(KID draws subsets of that size from the images); raise the former or set "
+            f"metrics.kid_subset_size<={num_samples}."
+        )
+
+
+class Scorer(nn.Module):
+    """FID + KID (+ IS, + class histogram when the extractor has classes) on one extractor.
+
+    Real features are added once (:meth:`add_real`) and kept across :meth:`reset_generated`;
+    generated features are replaced every evaluation.
+    """
+
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        is_splits: int = 10,
+        seed: int = 0,
+        batch_size: int = 500,
+    ) -> None:
+        super().__init__()
+        if kid_subsets < 1 or kid_subset_size < 2 or is_splits < 1 or batch_size < 1:
+            raise ConfigError(
+                "metrics: kid_subsets, is_splits and batch_size must be >= 1 and kid_subset_size "
+                f">= 2; got {kid_subsets}, {is_splits}, {batch_size}, {kid_subset_size}."
+            )
+        self.extractor = extractor
+        self.name = extractor.name
+        self.seed = int(seed)
+        self.batch_size = int(batch_size)
+        self.kid_subset_size = int(kid_subset_size)
+        with warnings.catch_warnings():
+            # "... will save all extracted features in buffer": by design (KID subsets, IS splits).
+            warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+            self.fid = FrechetInceptionDistance(
+                feature=Precomputed(extractor.num_features), reset_real_features=False
+            )
+            self.kid = KernelInceptionDistance(
+                feature=Precomputed(extractor.num_features),
+                subsets=int(kid_subsets),
+                subset_size=int(kid_subset_size),
+                reset_real_features=False,
+            )
+            self.inception_score = (
+                InceptionScore(feature=Precomputed(extractor.num_classes), splits=int(is_splits))
+                if extractor.num_classes
+                else None
+            )
+        self.classes = ClassHistogram(extractor.num_classes) if extractor.reports_classes else None
+        self.num_real = 0
+        self.num_generated = 0
+
+    # ------------------------------------------------------------------ features
+    @torch.no_grad()
+    def extract(
+        self, batches: Iterable[torch.Tensor], pixel_range: Sequence[float]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """All features (and logits) of an iterable of image batches, in order."""
+        features, logits = [], []
+        for images in batches:
+            for start in range(0, images.shape[0], self.batch_size):
+                f, z = self.extractor.extract(images[start : start + self.batch_size], pixel_range)
+                features.append(f.float())
+                if z is not None:
+                    logits.append(z.float())
+        device = next(self.extractor.parameters()).device
+        if not features:  # a rank with an empty share still takes part in the sync
+            empty = torch.zeros(0, self.extractor.num_features, device=device)
+            return empty, (
+                torch.zeros(0, self.extractor.num_classes, device=device)
+                if self.extractor.num_classes
+                else None
+            )
+        return torch.cat(features), (torch.cat(logits) if logits else None)
+
+    @property
+    def has_real(self) -> bool:
+        return self.num_real > 0
+
+    def add_real(self, batches: Iterable[torch.Tensor], pixel_range: Sequence[float]) -> int:
+        """Feature statistics of this rank's real images (once: they survive resets)."""
+        features, _ = self.extract(batches, pixel_range)
+        self.fid.update(features, real=True)
+        self.kid.update(features, real=True)
+        self.num_real += features.shape[0]
+        return features.shape[0]
+
+    def add_generated(self, batches: Iterable[torch.Tensor], pixel_range: Sequence[float]) -> int:
+        features, logits = self.extract(batches, pixel_range)
+        self.fid.update(features, real=False)
+        self.kid.update(features, real=False)
+        if self.inception_score is not None:
+            self.inception_score.update(logits)
+        if self.classes is not None:
+            self.classes.update(logits)
+        self.num_generated += features.shape[0]
+        return features.shape[0]
+
+    # ------------------------------------------------------------------ scores
+    def compute(self) -> dict[str, float]:
+        """Synced scores, named after the extractor (``fid_digits``, ``kid_mean_digits``...)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)  # KID subsets and IS splits: same draw every time
+            fid = self.fid.compute()
+            kid_mean, kid_std = self.kid.compute()
+            scores = {
+                f"fid_{self.name}": float(fid),
+                f"kid_mean_{self.name}": float(kid_mean),
+                f"kid_std_{self.name}": float(kid_std),
+            }
+            if self.inception_score is not None:
+                is_mean, is_std = self.inception_score.compute()
+                scores[f"is_{self.name}"] = float(is_mean)
+                scores[f"is_std_{self.name}"] = float(is_std)
+        if self.classes is not None:
+            classes = self.classes.compute()
+            scores[f"classes_covered_{self.name}"] = float(classes["covered"])
+            scores[f"class_kl_{self.name}"] = float(classes["kl"])
+        return scores
+
+    def class_histogram(self) -> list[float] | None:
+        if self.classes is None:
+            return None
+        return [float(p) for p in self.classes.compute()["histogram"]]
+
+    def reset_generated(self) -> None:
+        """Forget the generated images; real statistics stay (``reset_real_features=False``)."""
+        self.fid.reset()
+        self.kid.reset()
+        if self.inception_score is not None:
+            self.inception_score.reset()
+        if self.classes is not None:
+            self.classes.reset()
+        self.num_generated = 0

@@ -1,0 +1,79 @@
+"""The metrics callback in a real (tiny) training run, and its config checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gan_lightning.errors import ConfigError
+from gan_lightning.metrics.callback import GenerativeMetrics
+from gan_lightning.train import _user_error, build
+from tests.conftest import compose_config
+from tests.metrics.helpers import smoke_with_metrics
+
+NAMES = (
+    "fid_digits",
+    "kid_mean_digits",
+    "kid_std_digits",
+    "is_digits",
+    "classes_covered_digits",
+    "class_kl_digits",
+)
+
+
+def test_scores_are_logged_every_epoch_but_not_in_the_sanity_check(metrics_run):
+    trainer, callback = metrics_run["trainer"], metrics_run["callback"]
+    assert [h["epoch"] for h in callback.history] == [0, 1]
+    for name in NAMES:
+        assert f"val/{name}" in trainer.callback_metrics, name
+    last = callback.history[-1]
+    assert float(trainer.callback_metrics["val/fid_digits"]) == pytest.approx(last["fid_digits"])
+    assert last["fid_digits"] > 0 and 1.0 <= last["is_digits"] <= 10.0
+    assert 0 <= last["classes_covered_digits"] <= 10
+    assert callback.scorer.num_real == 200  # one seeded real subset, extracted once
+    assert not any(p.requires_grad for p in callback.scorer.parameters())
+    assert all("scorer" not in name for name, _ in metrics_run["model"].named_parameters())
+
+
+def test_best_checkpoint_is_selected_on_fid(metrics_run):
+    checkpoint = metrics_run["trainer"].checkpoint_callback
+    fids = [h["fid_digits"] for h in metrics_run["callback"].history]
+    best_epoch = fids.index(min(fids))
+    assert float(checkpoint.best_model_score) == pytest.approx(min(fids))
+    assert checkpoint.best_model_path.endswith(f"epoch_{best_epoch:03d}.ckpt")
+    state = torch.load(checkpoint.best_model_path, weights_only=True)
+    assert state["epoch"] == best_epoch
+
+
+def test_non_image_data_are_not_scored():
+    callback = GenerativeMetrics(extractor="auto", image_shape=[1])
+    assert not callback.enabled
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        (
+            "metrics.num_samples=400",
+            "metrics.num_samples=400 is smaller than metrics.kid_subset_size=500",
+        ),
+        ("metrics.every_n_epochs=0", "metrics.every_n_epochs"),
+        ("metrics.split=holdout", "metrics.split"),
+        ("metrics.extractor=vgg", "metrics.extractor"),
+        ("metrics.inception_weights=/nonexistent/weights.pth", "metrics.inception_weights="),
+    ],
+)
+def test_bad_metrics_settings_fail_before_training(override, needle, tmp_path):
+    extra = ["metrics.extractor=inception"] if "inception_weights" in override else []
+    cfg = compose_config([*smoke_with_metrics(), *extra, override], tmp_path)
+    with pytest.raises(Exception) as err:
+        build(cfg)
+    user = _user_error(err.value)
+    assert isinstance(user, ConfigError), err.value
+    assert needle in str(user)
+
+
+def test_metrics_none_turns_scoring_off(tmp_path):
+    cfg = compose_config([*smoke_with_metrics(), "metrics=none"], tmp_path)
+    _, _, trainer = build(cfg)
+    assert not any(isinstance(c, GenerativeMetrics) for c in trainer.callbacks)
