@@ -31,7 +31,9 @@ def _user_error(err: BaseException) -> BaseException | None:
     while err is not None:
         if isinstance(err, (ConfigError, DataSourceError)):
             return err
-        err = err.__cause__ or (err.__context__ if isinstance(err, InstantiationException) else None)
+        err = err.__cause__ or (
+            err.__context__ if isinstance(err, InstantiationException) else None
+        )
     return None
 
 
@@ -39,7 +41,9 @@ def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
     """Every ``callbacks.<name>`` node with a ``_target_``; ``callbacks.<name>=null`` disables it."""
     if not cfg:
         return []
-    callbacks = [instantiate(node) for node in cfg.values() if node is not None and "_target_" in node]
+    callbacks = [
+        instantiate(node) for node in cfg.values() if node is not None and "_target_" in node
+    ]
     return [cb for cb in callbacks if cb is not None]  # a factory may return None (e.g. progress)
 
 

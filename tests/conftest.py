@@ -18,7 +18,9 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
-def compose_config(overrides: list[str] | None = None, output_dir: Path | None = None) -> DictConfig:
+def compose_config(
+    overrides: list[str] | None = None, output_dir: Path | None = None
+) -> DictConfig:
     """Compose ``conf/config.yaml`` like ``train.py`` would, with the run dir at ``output_dir``."""
     overrides = list(overrides or [])
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

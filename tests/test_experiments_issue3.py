@@ -15,12 +15,11 @@ from torch import nn
 from gan_lightning.errors import ConfigError, DataSourceError
 from gan_lightning.modules.gan import GAN
 from gan_lightning.modules.vae import VAE
-from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_lightning.nets.dcgan import DCGANGenerator
 from gan_lightning.train import _user_error, build, run
 from tests.conftest import REPO, SMOKE, compose_config
 
 CONF = REPO / "conf"
-HAS_CELEBA_CONFIG = (CONF / "data" / "celeba.yaml").is_file()
 # Smoke overrides without FID/KID scoring (the metrics callback has its own tests).
 QUIET = SMOKE + ([] if "metrics=none" in SMOKE else ["metrics=none"])
 
@@ -144,7 +143,6 @@ def _assert_64x64_dcgan(generator: nn.Module, discriminator: nn.Module) -> None:
     assert _count(discriminator, nn.Conv2d) == 5
 
 
-@pytest.mark.skipif(not HAS_CELEBA_CONFIG, reason="conf/data/celeba.yaml not there yet")
 @pytest.mark.parametrize(
     "overrides", [["experiment=seed003_dcgan_celeba"], ["model=dcgan", "data=celeba"]]
 )
@@ -163,15 +161,9 @@ def test_celeba_dcgan_builds_64x64_and_fails_only_for_missing_data(overrides, tm
     assert "celeba" in str(user).lower()
 
 
-@pytest.mark.skipif(HAS_CELEBA_CONFIG, reason="covered by the CelebA config test")
-def test_celeba_sized_dcgan_nets_build_directly():
-    _assert_64x64_dcgan(DCGANGenerator(100, (3, 64, 64)), DCGANDiscriminator((3, 64, 64)))
-
-
 def test_conv_vae_builds_for_mnist_and_celeba_sizes(tmp_path):
     _, model, _ = build(compose_config(["model=conv_vae", *QUIET], tmp_path))
     assert model.image_shape == (1, 28, 28)
-    if HAS_CELEBA_CONFIG:
-        cfg = compose_config(["model=conv_vae", "data=celeba", *QUIET], tmp_path)
-        assert list(cfg.data.pixel_range) == [0, 1]
-        assert instantiate(cfg.model).image_shape == (3, 64, 64)
+    cfg = compose_config(["model=conv_vae", "data=celeba", *QUIET], tmp_path)
+    assert list(cfg.data.pixel_range) == [0, 1]
+    assert instantiate(cfg.model).image_shape == (3, 64, 64)

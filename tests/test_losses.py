@@ -42,8 +42,12 @@ def test_generator_objectives():
     assert generator_loss(zeros, "minimax").item() == pytest.approx(-LOG2)
     logits = torch.tensor([-4.0, 1.0])
     d = torch.sigmoid(logits)
-    assert generator_loss(logits, "non_saturating").item() == pytest.approx(-torch.log(d).mean().item(), rel=1e-6)
-    assert generator_loss(logits, "minimax").item() == pytest.approx(torch.log(1 - d).mean().item(), rel=1e-6)
+    assert generator_loss(logits, "non_saturating").item() == pytest.approx(
+        -torch.log(d).mean().item(), rel=1e-6
+    )
+    assert generator_loss(logits, "minimax").item() == pytest.approx(
+        torch.log(1 - d).mean().item(), rel=1e-6
+    )
 
 
 def test_minimax_saturates_where_non_saturating_does_not():

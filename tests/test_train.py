@@ -15,7 +15,11 @@ from tests.conftest import REPO, SMOKE
 def run_train(args: list[str], cwd=REPO, timeout=600) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline"}
     return subprocess.run(
-        [sys.executable, "train.py", *args], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "train.py", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -35,9 +39,15 @@ def test_help_and_cfg_job():
 def test_real_mnist_smoke_run_through_train_py(mnist_dir, tmp_path):
     run_dir = tmp_path / "run"
     args = [
-        "trainer.max_epochs=1", "trainer.max_steps=20", "trainer.limit_val_batches=2",
-        "model.d_steps=2", "data.batch_size=64", f"paths.data_dir={mnist_dir}",
-        f"hydra.run.dir={run_dir}", "trainer.enable_progress_bar=false", "logger=csv",
+        "trainer.max_epochs=1",
+        "trainer.max_steps=20",
+        "trainer.limit_val_batches=2",
+        "model.d_steps=2",
+        "data.batch_size=64",
+        f"paths.data_dir={mnist_dir}",
+        f"hydra.run.dir={run_dir}",
+        "trainer.enable_progress_bar=false",
+        "logger=csv",
         "trainer.log_every_n_steps=5",
     ]
     out = run_train(args)
@@ -67,7 +77,10 @@ def test_group_null_switches_a_group_off():
     from gan_lightning.train import null_group_overrides
 
     assert null_group_overrides(["train.py", "logger=null", "metrics=None", "seed=null"]) == [
-        "train.py", "logger=none", "metrics=none", "seed=null",
+        "train.py",
+        "logger=none",
+        "metrics=none",
+        "seed=null",
     ]
     out = run_train(["logger=null", "--cfg", "job"])
     assert out.returncode == 0, out.stderr

@@ -57,8 +57,12 @@ class SampleGrid(pl.Callback):
         """The grid as a float (3, H, W) tensor in [0, 1]."""
         images = module.generate(self._latents(module))
         if images.dim() != 4:
-            raise ConfigError(f"SampleGrid needs image batches (N, C, H, W); got {tuple(images.shape)}")
-        return make_grid(to_unit(images, module.pixel_range).cpu(), nrow=self.nrow, padding=self.padding)
+            raise ConfigError(
+                f"SampleGrid needs image batches (N, C, H, W); got {tuple(images.shape)}"
+            )
+        return make_grid(
+            to_unit(images, module.pixel_range).cpu(), nrow=self.nrow, padding=self.padding
+        )
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

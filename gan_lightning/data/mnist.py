@@ -65,7 +65,8 @@ class MNISTDataModule(BaseDataModule):
             return dataset
         keep = self.subset_mask(
             torch.isin(dataset.labels, torch.tensor(self.digits)),
-            f"data.digits={list(self.digits)}", "choose digits 0-9 present in MNIST.",
+            f"data.digits={list(self.digits)}",
+            "choose digits 0-9 present in MNIST.",
         )
         return TensorImageDataset(dataset.images[keep], dataset.labels[keep])
 
@@ -80,7 +81,9 @@ class MNISTDataModule(BaseDataModule):
         val = self._subset(val) if val is not None else test
         log.info(
             "MNIST: %d train / %d val / %d test images%s",
-            len(train), len(val), len(test),
+            len(train),
+            len(val),
+            len(test),
             f" (digits {list(self.digits)})" if self.digits is not None else "",
         )
         return train, val, test

@@ -44,7 +44,9 @@ class GenerativeModule(pl.LightningModule):
         """z ~ prior, shape (n, latent_dim). With ``generator`` it is drawn on the CPU (so the
         same seed gives the same z on every device) and then moved."""
         if generator is not None:
-            return self.prior.sample((n, self.latent_dim), "cpu", generator).to(device or self.device)
+            return self.prior.sample((n, self.latent_dim), "cpu", generator).to(
+                device or self.device
+            )
         return self.prior.sample((n, self.latent_dim), device or self.device)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract

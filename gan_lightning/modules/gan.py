@@ -173,8 +173,13 @@ class GAN(GenerativeModule):
 
         self.batches_seen += 1
         bar = {k: v for k, v in logs.items() if k in ("d_loss", "g_loss")}
-        self.log_dict({f"train/{k}": v for k, v in bar.items()}, prog_bar=True, on_step=True,
-                      on_epoch=True, batch_size=real.shape[0])
+        self.log_dict(
+            {f"train/{k}": v for k, v in bar.items()},
+            prog_bar=True,
+            on_step=True,
+            on_epoch=True,
+            batch_size=real.shape[0],
+        )
         rest = {f"train/{k}": v for k, v in logs.items() if k not in bar}
         if rest:
             self.log_dict(rest, on_step=True, on_epoch=True, batch_size=real.shape[0])
@@ -184,5 +189,6 @@ class GAN(GenerativeModule):
         fake = self.generate(self.sample_latent(real.shape[0]))
         out = self._d_loss(real, fake)
         out["g_loss"] = generator_loss(self.discriminator(fake), self.objective)
-        self.log_dict({f"val/{k}": v for k, v in out.items()}, sync_dist=True,
-                      batch_size=real.shape[0])
+        self.log_dict(
+            {f"val/{k}": v for k, v in out.items()}, sync_dist=True, batch_size=real.shape[0]
+        )

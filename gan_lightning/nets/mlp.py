@@ -52,7 +52,9 @@ def _hidden_stack(
 
 def _check(hidden_sizes: Sequence[int], dropout: float, who: str) -> None:
     if any(int(h) < 1 for h in hidden_sizes):
-        raise ConfigError(f"model.{who}.hidden_sizes must be positive ints; got {list(hidden_sizes)}.")
+        raise ConfigError(
+            f"model.{who}.hidden_sizes must be positive ints; got {list(hidden_sizes)}."
+        )
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"model.{who}.dropout must be in [0, 1); got {dropout}.")
 
@@ -103,10 +105,14 @@ class MLPDiscriminator(nn.Module):
         _check(hidden_sizes, dropout, "discriminator")
         self.image_shape = tuple(int(s) for s in image_shape)
         self.hidden, width = _hidden_stack(
-            math.prod(self.image_shape), hidden_sizes, activation, negative_slope, batch_norm, dropout
+            math.prod(self.image_shape),
+            hidden_sizes,
+            activation,
+            negative_slope,
+            batch_norm,
+            dropout,
         )
         self.out = nn.Linear(width, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.hidden(x.flatten(1))).squeeze(1)  # (N,)
-

@@ -42,8 +42,9 @@ def test_the_noise_is_fixed_across_epochs_and_checkpoints(tmp_path):
 
 def test_non_image_models_are_skipped(tmp_path):
     model = tiny_gan()
-    model.generator = MLPGenerator(latent_dim=4, image_shape=(1,), hidden_sizes=[4],
-                                   output_activation="linear")
+    model.generator = MLPGenerator(
+        latent_dim=4, image_shape=(1,), hidden_sizes=[4], output_activation="linear"
+    )
     callback = SampleGrid(dirpath=str(tmp_path / "grids"))
     callback.on_train_epoch_end(fake_trainer(), model)
     assert callback.saved == [] and not (tmp_path / "grids").exists()

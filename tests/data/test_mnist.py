@@ -20,7 +20,18 @@ def test_real_mnist_is_the_standard_set(mnist_dir):
     # The first labels of the official training file, in order.
     assert train.targets[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert test.targets[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
-    assert torch.bincount(train.targets).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert torch.bincount(train.targets).tolist() == [
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
     # Regression pin on the converted 47,040,000 pixel bytes (the class counts above are the
     # official ones); any change to the conversion shows up here.
     digest = hashlib.sha256(train.data.numpy().tobytes()).hexdigest()

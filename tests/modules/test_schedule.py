@@ -19,14 +19,24 @@ from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
 def test_pattern_d_steps_3():
     s = UpdateSchedule(d_steps=3)
     assert [s.updates(i) for i in range(6)] == [
-        (True, False), (True, False), (True, True), (True, False), (True, False), (True, True),
+        (True, False),
+        (True, False),
+        (True, True),
+        (True, False),
+        (True, False),
+        (True, True),
     ]
 
 
 def test_pattern_g_steps_3():
     s = UpdateSchedule(g_steps=3)
     assert [s.updates(i) for i in range(6)] == [
-        (True, True), (False, True), (False, True), (True, True), (False, True), (False, True),
+        (True, True),
+        (False, True),
+        (False, True),
+        (True, True),
+        (False, True),
+        (False, True),
     ]
 
 
@@ -52,7 +62,11 @@ class StepRecorder(pl.Callback):
         self.steps: list[tuple[int, str]] = []
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-        net = "G" if optimizer.param_groups[0]["params"][0] is next(pl_module.generator.parameters()) else "D"
+        net = (
+            "G"
+            if optimizer.param_groups[0]["params"][0] is next(pl_module.generator.parameters())
+            else "D"
+        )
         self.steps.append((pl_module.batches_seen, net))
 
 
@@ -61,22 +75,30 @@ def tiny_gan(**kwargs) -> GAN:
     return GAN(
         generator=MLPGenerator(latent_dim=4, image_shape=(1, 4, 4), hidden_sizes=[8]),
         discriminator=MLPDiscriminator(image_shape=(1, 4, 4), hidden_sizes=[8]),
-        optimizer_g=adam, optimizer_d=adam, **kwargs,
+        optimizer_g=adam,
+        optimizer_d=adam,
+        **kwargs,
     )
 
 
 def loader(n=64, batch_size=4):
     data = TensorImageDataset(torch.rand(n, 1, 4, 4) * 2 - 1, torch.zeros(n, dtype=torch.long))
-    return DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=True,
-                      collate_fn=passthrough_collate)
+    return DataLoader(
+        data, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=passthrough_collate
+    )
 
 
 def fit(model, max_batches, ckpt_path=None, default_root_dir=None, callbacks=()):
     recorder = StepRecorder()
     trainer = pl.Trainer(
-        accelerator="cpu", max_steps=model.optimizer_steps_for(max_batches), max_epochs=100,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=[recorder, *callbacks],
+        accelerator="cpu",
+        max_steps=model.optimizer_steps_for(max_batches),
+        max_epochs=100,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[recorder, *callbacks],
         default_root_dir=default_root_dir,
     )
     trainer.fit(model, train_dataloaders=loader(), ckpt_path=ckpt_path)
@@ -87,9 +109,36 @@ def fit(model, max_batches, ckpt_path=None, default_root_dir=None, callbacks=())
     ("kwargs", "expected"),
     [
         # Algorithm 1 with k = 3: D on every batch, G after every third D step.
-        ({"d_steps": 3}, [(0, "D"), (1, "D"), (2, "D"), (2, "G"), (3, "D"), (4, "D"), (5, "D"), (5, "G"), (6, "D")]),
+        (
+            {"d_steps": 3},
+            [
+                (0, "D"),
+                (1, "D"),
+                (2, "D"),
+                (2, "G"),
+                (3, "D"),
+                (4, "D"),
+                (5, "D"),
+                (5, "G"),
+                (6, "D"),
+            ],
+        ),
         # Seed 003's reverse ratio: G on every batch, D on the first batch of each cycle of 3.
-        ({"g_steps": 3}, [(0, "D"), (0, "G"), (1, "G"), (2, "G"), (3, "D"), (3, "G"), (4, "G"), (5, "G"), (6, "D"), (6, "G")]),
+        (
+            {"g_steps": 3},
+            [
+                (0, "D"),
+                (0, "G"),
+                (1, "G"),
+                (2, "G"),
+                (3, "D"),
+                (3, "G"),
+                (4, "G"),
+                (5, "G"),
+                (6, "D"),
+                (6, "G"),
+            ],
+        ),
         ({}, [(i, n) for i in range(7) for n in ("D", "G")]),
     ],
 )

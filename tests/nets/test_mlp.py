@@ -41,7 +41,13 @@ def test_seed000_layer_layout():
     kinds = [type(m).__name__ for m in g.hidden]
     # BatchNorm after the 2nd and 3rd hidden layers only, never on the raw latent.
     assert kinds == [
-        "Linear", "LeakyReLU", "Linear", "BatchNorm1d", "LeakyReLU", "Linear", "BatchNorm1d",
+        "Linear",
+        "LeakyReLU",
+        "Linear",
+        "BatchNorm1d",
+        "LeakyReLU",
+        "Linear",
+        "BatchNorm1d",
         "LeakyReLU",
     ]
     bn = [m for m in g.modules() if isinstance(m, nn.BatchNorm1d)]
@@ -59,12 +65,11 @@ def test_shapes_round_trip(shape):
     assert d(x).shape == (5,)
 
 
-@pytest.mark.parametrize(
-    ("activation", "low", "high"), [("tanh", -1, 1), ("sigmoid", 0, 1)]
-)
+@pytest.mark.parametrize(("activation", "low", "high"), [("tanh", -1, 1), ("sigmoid", 0, 1)])
 def test_output_activation_bounds(activation, low, high):
-    g = MLPGenerator(latent_dim=4, image_shape=(1, 4, 4), hidden_sizes=[8],
-                     output_activation=activation)
+    g = MLPGenerator(
+        latent_dim=4, image_shape=(1, 4, 4), hidden_sizes=[8], output_activation=activation
+    )
     x = g(torch.randn(64, 4) * 100)
     assert x.min() >= low and x.max() <= high
 
