@@ -180,7 +180,8 @@ class GenerativeMetrics(pl.Callback):
         )
         shown = ", ".join(f"{k}={v:.4g}" for k, v in scores.items())
         rank_zero_info(
-            f"metrics epoch {trainer.current_epoch}: {shown} ({self.num_samples} samples vs "
+            f"metrics epoch {trainer.current_epoch} (batch {batches}): {shown} "
+            f"({self.num_samples} samples vs "
             f"{self.num_real_total} real {self.split} images, {seconds:.1f} s)"
         )
 
