@@ -354,7 +354,7 @@ class ImageFilesDataModule(BaseDataModule):
         max_corrupt_fraction: float = 0.001,
         **kwargs: Any,
     ) -> None:
-        from gan_lightning.data.sources import VERIFY_MODES
+        from gan_lightning.data.sources import check_verify_options
 
         super().__init__(**kwargs)
         if isinstance(image_size, bool) or int(image_size) < 1:
@@ -366,14 +366,7 @@ class ImageFilesDataModule(BaseDataModule):
             )
         if int(channels) not in (1, 3):
             raise ConfigError(f"data.channels must be 3 (RGB) or 1 (grayscale); got {channels}.")
-        if verify not in VERIFY_MODES:
-            raise ConfigError(
-                f"data.verify={verify!r} is not known; choose one of {list(VERIFY_MODES)}."
-            )
-        if not 0.0 <= float(max_corrupt_fraction) <= 1.0:
-            raise ConfigError(
-                f"data.max_corrupt_fraction must be in [0, 1]; got {max_corrupt_fraction}."
-            )
+        check_verify_options(verify, max_corrupt_fraction)
         self.image_size = int(image_size)
         self.crop_size = int(crop_size) if crop_size is not None else None
         self.channels = int(channels)

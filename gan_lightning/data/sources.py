@@ -302,6 +302,19 @@ def _name_files(bad: Sequence[tuple[str, str]]) -> str:
     return named + (f"; ... and {more} more" if more > 0 else "")
 
 
+def check_verify_options(verify: str, max_corrupt_fraction: float) -> None:
+    """The corrupt-file options, checked where a DataModule is built and where files are read."""
+    if verify not in VERIFY_MODES:
+        raise ConfigError(
+            f"data.verify={verify!r} is not known; choose one of {list(VERIFY_MODES)}."
+        )
+    if not 0.0 <= float(max_corrupt_fraction) <= 1.0:
+        raise ConfigError(
+            f"data.max_corrupt_fraction={max_corrupt_fraction} must be in [0, 1] (0: any "
+            "unreadable file is an error)."
+        )
+
+
 def check_images(
     files: Sequence[str | os.PathLike],
     verify: str = "header",
@@ -315,15 +328,7 @@ def check_images(
     Checking here, in the main process before training, is what keeps a bad file from
     surfacing as a crash deep inside a DataLoader worker mid-epoch.
     """
-    if verify not in VERIFY_MODES:
-        raise ConfigError(
-            f"data.verify={verify!r} is not known; choose one of {list(VERIFY_MODES)}."
-        )
-    if not 0.0 <= float(max_corrupt_fraction) <= 1.0:
-        raise ConfigError(
-            f"data.max_corrupt_fraction={max_corrupt_fraction} must be in [0, 1] (0: any "
-            "unreadable file is an error)."
-        )
+    check_verify_options(verify, max_corrupt_fraction)
     paths = [str(f) for f in files]
     if verify == "none" or not paths:
         return list(range(len(paths)))
