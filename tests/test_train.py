@@ -85,3 +85,31 @@ def test_group_null_switches_a_group_off():
     out = run_train(["logger=null", "--cfg", "job"])
     assert out.returncode == 0, out.stderr
     assert "wandb" not in out.stdout.split("callbacks:")[0]
+
+
+@pytest.mark.slow
+def test_multirun_over_the_three_models(mnist_dir, tmp_path):
+    """`python train.py -m model=gan,dcgan,vae` (the product's one-line comparison)."""
+    out = run_train(
+        [
+            "-m",
+            "model=gan,dcgan,vae",
+            "trainer.max_steps=3",
+            "trainer.limit_val_batches=1",
+            "trainer.num_sanity_val_steps=0",
+            "trainer.enable_progress_bar=false",
+            "logger=csv",
+            "metrics=none",
+            f"paths.data_dir={mnist_dir}",
+            f"hydra.sweep.dir={tmp_path}",
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    for job, net in enumerate(["MLPGenerator", "DCGANGenerator", "MLPDecoder"]):
+        run_dir = tmp_path / str(job)
+        config = (run_dir / ".hydra" / "config.yaml").read_text()
+        assert net in config
+        assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    # The VAE's config switched the data to [0, 1]; the GANs keep [-1, 1].
+    assert "pixel_range:\n  - 0\n  - 1" in (tmp_path / "2" / ".hydra" / "config.yaml").read_text()
+    assert "pixel_range:\n  - -1\n  - 1" in (tmp_path / "0" / ".hydra" / "config.yaml").read_text()
