@@ -101,3 +101,15 @@ def test_unknown_group_option_lists_choices(tmp_path):
     with pytest.raises(ConfigCompositionException) as err:
         compose_config(["model=transformer"], tmp_path)
     assert "gan" in str(err.value)  # Hydra's own message lists the available options
+
+
+def test_seed003_sweep_moves_both_learning_rates_together(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    cfg = compose_config(["experiment=seed003_mlp_gan_sweep", "lr=0.001"], tmp_path)
+    assert cfg.model.optimizer_g.lr == cfg.model.optimizer_d.lr == 0.001
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        full = compose("config", ["experiment=seed003_mlp_gan_sweep"], return_hydra_config=True)
+    params = full.hydra.sweeper.params
+    assert set(params) == {"lr", "model.latent_dim", "model.g_steps"}
+    assert params["lr"] == "0.0001,0.0002,0.0005,0.001"
