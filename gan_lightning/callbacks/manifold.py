@@ -19,7 +19,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid
 
-from gan_lightning.callbacks.samples import pl_module_batches
+from gan_lightning.callbacks.samples import epoch_image_path
 from gan_lightning.errors import ConfigError
 from gan_lightning.utils.images import log_image
 from gan_lightning.utils.pixels import to_unit
@@ -104,7 +104,7 @@ class LatentManifold(pl.Callback):
         if z is None:
             return
         grid = self.render(pl_module, z)
-        path = self.dirpath / f"epoch_{epoch:03d}_step_{pl_module_batches(pl_module):07d}.png"
+        path = epoch_image_path(self.dirpath, epoch, pl_module)
         log_image(trainer, "latent_manifold", grid, path, caption=f"epoch {epoch}")
         self.saved.append(path)
         log.info("Saved latent manifold %s", path)

@@ -76,7 +76,7 @@ class SampleGrid(pl.Callback):
                 log.info("SampleGrid: skipping (%s)", err)
                 self._skipped = True
             return
-        path = self.dirpath / f"epoch_{epoch:03d}_step_{pl_module_batches(pl_module):07d}.png"
+        path = epoch_image_path(self.dirpath, epoch, pl_module)
         log_image(trainer, "samples/fixed_noise", grid, path, caption=f"epoch {epoch}")
         self.saved.append(path)
         log.info("Saved sample grid %s", path)
@@ -86,6 +86,12 @@ class SampleGrid(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.fixed_z = state_dict.get("fixed_z")
+
+
+def epoch_image_path(dirpath: Path, epoch: int, module: Any) -> Path:
+    """The one naming scheme of per-epoch pictures (``SampleGif`` globs these names):
+    ``epoch_004_step_0004295.png``, with the step in real batches."""
+    return Path(dirpath) / f"epoch_{epoch:03d}_step_{pl_module_batches(module):07d}.png"
 
 
 def pl_module_batches(module: Any) -> int:

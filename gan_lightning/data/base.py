@@ -217,11 +217,15 @@ class BaseDataModule(pl.LightningDataModule):
 
     # ------------------------------------------------------------------ subclass API
     @property
-    def image_shape(self) -> tuple[int, ...]:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
+    def image_shape(self) -> tuple[int, ...]:  # pragma: no cover - contract
+        raise NotImplementedError(
+            f"{type(self).__name__} must define image_shape (see BaseDataModule)"
+        )
 
-    def build_splits(self) -> tuple[Dataset, Dataset, Dataset]:
-        raise NotImplementedError  # pragma: no cover - every subclass defines it
+    def build_splits(self) -> tuple[Dataset, Dataset, Dataset]:  # pragma: no cover - contract
+        raise NotImplementedError(
+            f"{type(self).__name__} must define build_splits() (see BaseDataModule)"
+        )
 
     def check_source(self) -> None:
         """Cheap check (a few stat calls, no download, no decoding) that the data is where the

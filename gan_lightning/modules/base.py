@@ -49,11 +49,17 @@ class GenerativeModule(pl.LightningModule):
             )
         return self.prior.sample((n, self.latent_dim), device or self.device)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def decode(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - contract
+        """z -> images in ``pixel_range``; GAN and VAE each define it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define decode(z) (see GenerativeModule)"
+        )
 
-    def sampling_nets(self) -> list[torch.nn.Module]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def sampling_nets(self) -> list[torch.nn.Module]:  # pragma: no cover - contract
+        """The nets :meth:`generate` puts in eval mode; GAN and VAE each define it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define sampling_nets() (see GenerativeModule)"
+        )
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:

@@ -42,10 +42,10 @@ def test_short_names_in_the_bar():
     assert short_metrics(metrics) == {"d_loss": 1.0, "val/fid_digits": 5.0}
 
 
-def test_plain_lines_during_training(caplog):
-    bar = LogLinesProgressBar(log_every_n_batches=2)
-    trainer = pl.Trainer(
-        max_epochs=2,
+def tiny_trainer(bar: pl.Callback, max_epochs: int) -> pl.Trainer:
+    """4 batches an epoch, nothing but the progress callback under test."""
+    return pl.Trainer(
+        max_epochs=max_epochs,
         limit_train_batches=4,
         logger=False,
         enable_checkpointing=False,
@@ -54,6 +54,11 @@ def test_plain_lines_during_training(caplog):
         accelerator="cpu",
         callbacks=[bar],
     )
+
+
+def test_plain_lines_during_training(caplog):
+    bar = LogLinesProgressBar(log_every_n_batches=2)
+    trainer = tiny_trainer(bar, max_epochs=2)
     with caplog.at_level(logging.INFO, logger="gan_lightning.callbacks.progress"):
         trainer.fit(ScriptedGAN())
     assert len(bar.lines) == 6  # batches 2 and 4 plus the epoch summary, two epochs
@@ -67,16 +72,7 @@ def test_plain_lines_during_training(caplog):
 
 def test_rich_bar_shows_short_loss_names():
     bar = MetricsRichProgressBar(refresh_rate=2)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        limit_train_batches=4,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        accelerator="cpu",
-        callbacks=[bar],
-    )
+    trainer = tiny_trainer(bar, max_epochs=1)
     module = ScriptedGAN()
     trainer.fit(module)
     shown = bar.get_metrics(trainer, module)
