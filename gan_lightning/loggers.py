@@ -32,6 +32,8 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger as LightningWandbLogger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
+from gan_lightning.compat import wandb_forget_run, wandb_init_kwargs, wandb_started_run
+
 log = logging.getLogger(__name__)
 
 #: Hosts whose ~/.netrc entry counts as "logged in" (the public cloud, old and new names).
@@ -221,14 +223,16 @@ class WandbLogger(LightningWandbLogger):
             **{k: v for k, v in init.items() if v is not None},
             **kwargs,
         )
-        if self._wandb_init.get("anonymous") is None:
-            self._wandb_init.pop("anonymous", None)  # wandb 0.31 warns about the key itself
+        init_kwargs = wandb_init_kwargs(self)
+        if init_kwargs.get("anonymous") is None:
+            init_kwargs.pop("anonymous", None)  # wandb 0.31 warns about the key itself
 
     @property
     @rank_zero_experiment
     def experiment(self) -> Any:
-        mode = self._wandb_init.get("mode", os.environ.get("WANDB_MODE"))
-        if self._experiment is None and mode in (None, "online"):
+        init_kwargs = wandb_init_kwargs(self)
+        mode = init_kwargs.get("mode", os.environ.get("WANDB_MODE"))
+        if wandb_started_run(self) is None and mode in (None, "online"):
             try:
                 return super().experiment
             except Exception as err:  # noqa: BLE001 - wandb raises CommError, UsageError, ...
@@ -236,8 +240,8 @@ class WandbLogger(LightningWandbLogger):
                     "W&B could not start online (%s); logging offline instead.",
                     str(err).splitlines()[0][:200],
                 )
-                self._experiment = None
-                self._wandb_init["mode"] = "offline"
+                wandb_forget_run(self)
+                init_kwargs["mode"] = "offline"
         run = super().experiment
         if not getattr(self, "_announced", False):
             self._announced = True
@@ -249,7 +253,7 @@ class WandbLogger(LightningWandbLogger):
     @property
     def offline_dir(self) -> Path | None:
         """The ``offline-run-*`` directory of an offline run (``None`` when online/not started)."""
-        run = self._experiment
+        run = wandb_started_run(self)
         settings = getattr(run, "settings", None)
         if run is None or settings is None or not getattr(settings, "_offline", False):
             return None
@@ -277,12 +281,13 @@ def log_run_config(trainer: Any, cfg: DictConfig) -> dict[str, Any]:
 def finish_loggers(trainer: Any, success: bool = True) -> None:
     """End each W&B run of this job (one run per multirun job) and say how to sync it."""
     for logger in getattr(trainer, "loggers", []) or []:
-        if not isinstance(logger, LightningWandbLogger) or logger._experiment is None:
+        run = wandb_started_run(logger) if isinstance(logger, LightningWandbLogger) else None
+        if run is None:
             continue
         hint = logger.sync_hint() if isinstance(logger, WandbLogger) else None
         offline_dir = logger.offline_dir if isinstance(logger, WandbLogger) else None
         try:
-            logger._experiment.finish(exit_code=0 if success else 1)
+            run.finish(exit_code=0 if success else 1)
         except Exception as err:  # noqa: BLE001
             log.warning("wandb.finish() failed: %s", err)
         if hint:

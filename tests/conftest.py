@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
@@ -55,3 +56,12 @@ SMOKE = [
     "logger=none",
     "metrics=none",  # FID/KID have their own tests; smoke runs skip the extractor
 ]
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny nets: intra-op threads only add contention on a shared 2-core CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -10,38 +10,7 @@ import torch
 
 from gan_lightning.checkpoints import load_module
 from gan_lightning.errors import ConfigError
-from gan_lightning.train import run
-from tests.conftest import SMOKE, compose_config
-
-# model override -> the small widths that keep its smoke run cheap
-TINY = {
-    "gan": [
-        "model=gan",
-        "model.generator.hidden_sizes=[16,32]",
-        "model.discriminator.hidden_sizes=[32,16]",
-    ],
-    "dcgan": ["model=dcgan", "model.generator.base_width=8", "model.discriminator.base_width=8"],
-    "vae": ["model=vae", "model.encoder.hidden_sizes=[32]", "model.decoder.hidden_sizes=[32]"],
-}
-_CACHE: dict[str, Path] = {}
-
-
-def tiny_checkpoint(model: str, root: Path, mnist_dir: Path) -> Path:
-    """A checkpoint of a 3-batch real-MNIST run of ``model`` (trained once per session)."""
-    if model not in _CACHE:
-        out = root / f"tiny_{model}"
-        overrides = [
-            *SMOKE,
-            "metrics=none",
-            f"data.data_dir={mnist_dir}",
-            *TINY[model],
-            "callbacks.interpolation=null",
-            "callbacks.sample_gif=null",
-            "callbacks.curves=null",
-        ]
-        run(compose_config(overrides, out))
-        _CACHE[model] = out / "checkpoints" / "last.ckpt"
-    return _CACHE[model]
+from tests.helpers import TINY, tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

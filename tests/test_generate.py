@@ -12,7 +12,7 @@ from PIL import Image
 from gan_lightning.errors import ConfigError
 from gan_lightning.generate import main, parse_args
 from tests.conftest import REPO
-from tests.test_checkpoints import TINY, tiny_checkpoint
+from tests.helpers import TINY, tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

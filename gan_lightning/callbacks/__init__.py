@@ -4,9 +4,9 @@ from gan_lightning.callbacks.curves import TrainingCurves
 from gan_lightning.callbacks.interpolation import LatentInterpolation
 from gan_lightning.callbacks.learning_rates import LearningRates
 from gan_lightning.callbacks.manifold import LatentManifold
+from gan_lightning.callbacks.reconstructions import ReconstructionGrid
 from gan_lightning.callbacks.sample_gif import SampleGif
 from gan_lightning.callbacks.samples import SampleGrid
-from gan_lightning.callbacks.vae import ReconstructionGrid
 
 __all__ = [
     "LatentInterpolation",

@@ -22,7 +22,6 @@ import fnmatch
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +29,9 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
+from gan_lightning.callbacks.base import Picture, PictureCallback, Skip
 from gan_lightning.errors import ConfigError
-from gan_lightning.utils.images import figure_to_tensor, log_image
+from gan_lightning.utils.images import figure_to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _epoch_axis(ax: Any) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-class TrainingCurves(pl.Callback):
+class TrainingCurves(PictureCallback):
     """Draw loss, train-vs-val and FID/KID curves at the end of training (and every n epochs).
 
     Args:
@@ -99,13 +99,12 @@ class TrainingCurves(pl.Callback):
         figsize: Sequence[float] = (6.0, 4.0),
         dpi: int = 100,
     ) -> None:
-        if every_n_epochs < 0 or dpi < 10 or len(figsize) != 2:
+        super().__init__(dirpath, every_n_epochs=every_n_epochs, at_train_end=True)
+        if dpi < 10 or len(figsize) != 2:
             raise ConfigError(
-                "callbacks.curves: every_n_epochs >= 0, dpi >= 10 and figsize [width, height] "
-                f"required; got {every_n_epochs}, {dpi}, {list(figsize)}."
+                "callbacks.curves: dpi >= 10 and figsize [width, height] required; got "
+                f"{dpi}, {list(figsize)}."
             )
-        self.dirpath = Path(dirpath)
-        self.every_n_epochs = int(every_n_epochs)
         self.step_metrics = list(step_metrics) if step_metrics else None
         self.quality_metrics = list(quality_metrics)
         self.figsize = (float(figsize[0]), float(figsize[1]))
@@ -114,14 +113,11 @@ class TrainingCurves(pl.Callback):
         self.epochs: dict[str, Series] = defaultdict(list)  # name -> [(epoch, value)]
         self.epoch_ends: dict[int, int] = {}  # epoch -> batches done at its end
         self._seen: dict[str, Any] = {}  # name -> the tensor object last recorded
-        self._last_epoch: int | None = None
+
+    config_key = "curves"
+    name_parts = ()
 
     # ------------------------------------------------------------------ collection
-    @staticmethod
-    def _batches_done(trainer: pl.Trainer) -> int:
-        loop = trainer.fit_loop.epoch_loop
-        return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
-
     def _step_names(self, metrics: dict[str, Any]) -> list[str]:
         if self.step_metrics:
             return self.step_metrics
@@ -134,7 +130,7 @@ class TrainingCurves(pl.Callback):
 
     @rank_zero_only
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, *args: Any) -> None:
-        done = self._batches_done(trainer) + 1
+        done = int(pl_module.batches_seen)  # what Lightning logs this batch's scalars at, + 1
         if done % max(1, trainer.log_every_n_steps) != 0:
             return
         metrics = trainer.callback_metrics
@@ -169,38 +165,37 @@ class TrainingCurves(pl.Callback):
         if self._last_epoch is not None and trainer.is_global_zero:
             self._record_epoch(trainer, self._last_epoch, train_too=False)
 
+    @rank_zero_only
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        if not trainer.is_global_zero:
-            return
-        self._last_epoch = trainer.current_epoch
-        self.epoch_ends[self._last_epoch] = self._batches_done(trainer)
-        self._record_epoch(trainer, self._last_epoch, train_too=True)
-        if self.every_n_epochs and (self._last_epoch + 1) % self.every_n_epochs == 0:
-            self.draw(trainer)
+        self.epoch_ends[int(trainer.current_epoch)] = int(pl_module.batches_seen)
+        self._record_epoch(trainer, int(trainer.current_epoch), train_too=True)
+        super().on_train_epoch_end(trainer, pl_module)
 
     @rank_zero_only
     def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        # Always redrawn: scores logged after this callback's epoch-end hook belong in it.
         if self._last_epoch is not None:
             self._record_epoch(trainer, self._last_epoch, train_too=False)
-        self.draw(trainer)
+        self.draw(trainer, pl_module)
 
     # ------------------------------------------------------------------ figures
-    def draw(self, trainer: pl.Trainer | None = None) -> list[Path]:
-        """Render every figure there is data for; returns the files written."""
-        saved = []
-        for name, fig in (
-            ("losses", self.loss_figure()),
-            ("train_val", self.train_val_figure()),
-            ("fid_kid", self.quality_figure()),
-        ):
-            if fig is None:
-                continue
-            path = self.dirpath / f"{name}.png"
-            log_image(trainer, f"curves/{name}", figure_to_tensor(fig), path)
-            saved.append(path)
-        if saved:
-            log.info("Saved curves %s", ", ".join(p.name for p in saved))
-        return saved
+    def figures(self) -> dict[str, Any]:
+        """``{name: matplotlib Figure}`` for every figure there is data for."""
+        candidates = {
+            "losses": self.loss_figure(),
+            "train_val": self.train_val_figure(),
+            "fid_kid": self.quality_figure(),
+        }
+        return {name: fig for name, fig in candidates.items() if fig is not None}
+
+    def pictures(self, trainer: pl.Trainer, module: Any) -> list[Picture]:
+        figures = self.figures()
+        if not figures:
+            raise Skip("no metrics logged yet")
+        return [
+            Picture(f"curves/{name}", figure_to_tensor(fig), tag=name, caption=name)
+            for name, fig in figures.items()
+        ]
 
     def loss_figure(self) -> Any:
         names = [n for n in (self.step_metrics or self.steps) if self.steps.get(n)]

@@ -20,16 +20,17 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
-from gan_lightning.callbacks.samples import pl_module_batches
+from gan_lightning.callbacks.base import Picture, PictureCallback, Skip, frames
 from gan_lightning.errors import ConfigError
-from gan_lightning.utils.images import log_animation, log_image
+from gan_lightning.utils.images import figure_to_tensor, log_animation
+from gan_lightning.utils.modes import eval_mode
 
 log = logging.getLogger(__name__)
 
 DATA_COLOR, GEN_COLOR, D_COLOR = "#2ca02c", "#d62728", "#1f77b4"
 
 
-class DensityPlot(pl.Callback):
+class DensityPlot(PictureCallback):
     """Save Figure 1 as ``<dirpath>/step_<batches>.png`` at step 0, every ``every_n_steps`` real
     batches and at the end, and assemble the frames into ``<dirpath>/<gif_name>``.
 
@@ -40,6 +41,9 @@ class DensityPlot(pl.Callback):
     ranges, padded) unless ``x_range`` is given, so frames line up in the animation.
     Rank zero only.
     """
+
+    config_key = "density"
+    name_parts = ("step",)
 
     def __init__(
         self,
@@ -53,14 +57,13 @@ class DensityPlot(pl.Callback):
         mapping_lines: int = 24,
         seed: int = 1234,
     ) -> None:
+        super().__init__(dirpath, every_n_epochs=0, every_n_steps=every_n_steps)
         if int(every_n_steps) < 1 or int(num_samples) < 2 or int(bins) < 2:
             raise ConfigError(
                 "callbacks.density: every_n_steps >= 1, num_samples >= 2 and bins >= 2 required."
             )
         if x_range is not None and not float(x_range[0]) < float(x_range[1]):
             raise ConfigError(f"callbacks.density.x_range={list(x_range)} must be [low, high].")
-        self.dirpath = Path(dirpath)
-        self.every_n_steps = int(every_n_steps)
         self.num_samples = int(num_samples)
         self.bins = int(bins)
         self.x_range = (float(x_range[0]), float(x_range[1])) if x_range is not None else None
@@ -70,9 +73,6 @@ class DensityPlot(pl.Callback):
         self.seed = int(seed)
         self.fixed_z: torch.Tensor | None = None
         self.y_max: float | None = None
-        self.saved: list[Path] = []
-        self.gif_path: Path | None = None
-        self._last_step: int | None = None
 
     # ------------------------------------------------------------------ data
     def _latents(self, module: Any) -> torch.Tensor:
@@ -95,13 +95,9 @@ class DensityPlot(pl.Callback):
                 "callbacks.density draws D(x) and needs a GAN module (with a discriminator); "
                 "disable it with callbacks.density=null."
             )
-        mode = discriminator.training
-        discriminator.eval()
-        try:
+        with eval_mode(discriminator):
             grid = torch.as_tensor(x, dtype=torch.float32, device=module.device).view(-1, 1)
             return torch.sigmoid(discriminator(grid)).float().cpu().view(-1).numpy()
-        finally:
-            discriminator.train(mode)
 
     def measure(self, module: Any, datamodule: Any = None) -> dict[str, Any]:
         """Everything a frame shows, as numpy arrays (also handy for tests and notebooks)."""
@@ -226,9 +222,7 @@ class DensityPlot(pl.Callback):
             lower.set_xlabel("x   (lower line: noise z, rescaled; arrows: x = G(z))")
         else:
             ax.set_xlabel("x")
-        fig.canvas.draw()
-        rgba = np.asarray(fig.canvas.buffer_rgba())  # (H, W, 4) uint8
-        return torch.from_numpy(rgba[:, :, :3].copy()).permute(2, 0, 1).float() / 255.0
+        return figure_to_tensor(fig)
 
     # ------------------------------------------------------------------ hooks
     def setup(self, trainer: pl.Trainer, pl_module: Any, stage: str) -> None:
@@ -240,28 +234,17 @@ class DensityPlot(pl.Callback):
                 "use it with data=gaussian, or disable it with callbacks.density=null."
             )
 
-    def _frame(self, trainer: pl.Trainer, module: Any) -> None:
-        step = pl_module_batches(module)
-        if step == self._last_step:
-            return
-        image = self.render(module, trainer.datamodule, step)
-        path = self.dirpath / f"step_{step:07d}.png"
-        log_image(trainer, "density/figure1", image, path, caption=f"step {step}")
-        self.saved.append(path)
-        self._last_step = step
-
-    @rank_zero_only
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._frame(trainer, pl_module)
-
-    @rank_zero_only
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if pl_module_batches(pl_module) % self.every_n_steps == 0:
-            self._frame(trainer, pl_module)
+    def pictures(self, trainer: pl.Trainer, module: Any) -> list[Picture]:
+        step = int(module.batches_seen)
+        try:
+            image = self.render(module, getattr(trainer, "datamodule", None), step)
+        except ConfigError as err:  # e.g. a VAE: no discriminator to draw D(x) from
+            raise Skip(str(err)) from err
+        return [Picture("density/figure1", image)]
 
     @rank_zero_only
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._frame(trainer, pl_module)
+        super().on_train_end(trainer, pl_module)
         self.write_gif(trainer)
 
     @rank_zero_only
@@ -269,25 +252,27 @@ class DensityPlot(pl.Callback):
         self.write_gif(trainer)  # an interrupted run still gets its animation so far
 
     def write_gif(self, trainer: Any = None) -> Path | None:
-        """Assemble the saved frames into an animated GIF (the last frame held 1.5 s), on disk
+        """Assemble the frames on disk into an animated GIF (the last frame held 1.5 s), on disk
         and, through :func:`log_animation`, in W&B."""
-        if not self.gif_name or not self.saved:
+        found = frames(self.dirpath, by="step", pattern="step_*.png")
+        if not self.gif_name or not found:
             return None
         from PIL import Image
 
-        frames = [Image.open(p).convert("RGB") for p in self.saved if p.is_file()]
-        if not frames:
-            return None
-        self.gif_path = log_animation(
+        images = []
+        for _, path in found:
+            with Image.open(path) as image:
+                images.append(image.convert("RGB"))
+        gif = log_animation(
             trainer,
             "density/animation",
-            frames,
+            images,
             self.dirpath / self.gif_name,
             frame_ms=self.frame_ms,
             last_frame_ms=max(self.frame_ms, 1500),
         )
-        log.info("Saved %d-frame density animation %s", len(frames), self.gif_path)
-        return self.gif_path
+        log.info("Saved %d-frame density animation %s", len(images), gif)
+        return gif
 
     def state_dict(self) -> dict[str, Any]:
         return {"fixed_z": self.fixed_z, "x_range": self.x_range, "y_max": self.y_max}

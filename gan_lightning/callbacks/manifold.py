@@ -10,21 +10,13 @@ right, z2 bottom to top, like a plot. It needs only the GenerativeModule contrac
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only
-from torchvision.utils import make_grid
 
-from gan_lightning.callbacks.samples import epoch_image_path
+from gan_lightning.callbacks.base import Picture, PictureCallback, Skip, image_grid
 from gan_lightning.errors import ConfigError
-from gan_lightning.utils.images import log_image
-from gan_lightning.utils.pixels import to_unit
-
-log = logging.getLogger(__name__)
 
 
 def prior_grid_axis(prior: Any, n: int) -> torch.Tensor | None:
@@ -47,12 +39,11 @@ def latent_grid(prior: Any, n: int) -> torch.Tensor | None:
     return torch.stack([z1, z2], dim=-1).reshape(n * n, 2)
 
 
-class LatentManifold(pl.Callback):
-    """Save a ``grid_size`` x ``grid_size`` grid of decoded latents for 2-D latent models.
+class LatentManifold(PictureCallback):
+    """A ``grid_size`` x ``grid_size`` grid of decoded latents for 2-D latent models; other
+    latent sizes (or a prior without known quantiles) are skipped."""
 
-    Models with ``latent_dim != 2`` (or a prior without known quantiles) are skipped with one
-    info line, so the callback can sit in the default callback list.
-    """
+    config_key = "latent_manifold"
 
     def __init__(
         self,
@@ -60,51 +51,26 @@ class LatentManifold(pl.Callback):
         grid_size: int = 10,
         padding: int = 0,
         every_n_epochs: int = 1,
+        at_train_end: bool = True,
     ) -> None:
-        if grid_size < 2 or every_n_epochs < 1:
-            raise ConfigError(
-                "callbacks.latent_manifold: grid_size must be >= 2 and every_n_epochs >= 1"
-            )
-        self.dirpath = Path(dirpath)
+        super().__init__(dirpath, every_n_epochs=every_n_epochs, at_train_end=at_train_end)
+        if int(grid_size) < 2:
+            raise ConfigError(f"callbacks.latent_manifold.grid_size must be >= 2; got {grid_size}.")
         self.grid_size = int(grid_size)
         self.padding = int(padding)
-        self.every_n_epochs = int(every_n_epochs)
-        self.saved: list[Path] = []
-        self._skip_logged = False
 
-    def _skip(self, reason: str) -> None:
-        if not self._skip_logged:
-            log.info("LatentManifold: %s; skipping.", reason)
-            self._skip_logged = True
-
-    def latents(self, module: Any) -> torch.Tensor | None:
+    def latents(self, module: Any) -> torch.Tensor:
         if int(getattr(module, "latent_dim", -1)) != 2:
-            self._skip(f"latent_dim={getattr(module, 'latent_dim', None)} (needs 2)")
-            return None
+            raise Skip(f"latent_dim={getattr(module, 'latent_dim', None)} (needs 2)")
         z = latent_grid(getattr(module, "prior", None), self.grid_size)
         if z is None:
-            self._skip(f"prior {getattr(module, 'prior', None)!r} has no known quantiles")
+            raise Skip(f"prior {getattr(module, 'prior', None)!r} has no known quantiles")
         return z
 
-    def render(self, module: Any, z: torch.Tensor) -> torch.Tensor:
+    def render(self, module: Any) -> torch.Tensor:
         """The grid as a float (3, H, W) tensor in [0, 1]."""
-        images = to_unit(module.generate(z), module.pixel_range).cpu()
-        if images.dim() != 4:
-            raise ConfigError(
-                f"LatentManifold needs image batches (N, C, H, W); got {tuple(images.shape)}"
-            )
-        return make_grid(images, nrow=self.grid_size, padding=self.padding)
+        images = module.generate(self.latents(module))
+        return image_grid(images, module.pixel_range, self.grid_size, self.padding)
 
-    @rank_zero_only
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        epoch = trainer.current_epoch
-        if (epoch + 1) % self.every_n_epochs != 0:
-            return
-        z = self.latents(pl_module)
-        if z is None:
-            return
-        grid = self.render(pl_module, z)
-        path = epoch_image_path(self.dirpath, epoch, pl_module)
-        log_image(trainer, "latent_manifold", grid, path, caption=f"epoch {epoch}")
-        self.saved.append(path)
-        log.info("Saved latent manifold %s", path)
+    def pictures(self, trainer: pl.Trainer, module: Any) -> list[Picture]:
+        return [Picture("latent_manifold", self.render(module))]

@@ -52,16 +52,21 @@ def _fmt(value: Any) -> str:
 
 class MetricsRichProgressBar(RichProgressBar):
     """``RichProgressBar`` with short metric names, read back only every ``refresh_rate``
-    batches instead of on every batch."""
+    batches instead of on every batch.
+
+    Reading the bar's metrics converts every logged tensor to a Python number, a host sync
+    per metric per batch; between refreshes the bar shows the values it read last.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: dict[str, Any] = {}
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
-        return short_metrics(super().get_metrics(trainer, pl_module))
-
-    def _update_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        batch = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        if trainer.training and batch % max(1, self.refresh_rate) != 0:
-            return
-        super()._update_metrics(trainer, pl_module)
+        done = int(getattr(pl_module, "batches_seen", trainer.global_step))
+        if not trainer.training or not self._shown or done % max(1, self.refresh_rate) == 0:
+            self._shown = short_metrics(super().get_metrics(trainer, pl_module))
+        return self._shown
 
 
 class LogLinesProgressBar(ProgressBar):
@@ -76,7 +81,6 @@ class LogLinesProgressBar(ProgressBar):
         self.log_every_n_batches = int(log_every_n_batches)
         self._enabled = True
         self._epoch_start = 0.0
-        self.lines: list[str] = []  # what was logged (tests read it)
 
     @property
     def is_enabled(self) -> bool:
@@ -87,10 +91,6 @@ class LogLinesProgressBar(ProgressBar):
 
     def enable(self) -> None:
         self._enabled = True
-
-    def _emit(self, line: str) -> None:
-        self.lines.append(line)
-        log.info(line)
 
     def _epoch_label(self, trainer: pl.Trainer) -> str:
         total = (
@@ -126,7 +126,7 @@ class LogLinesProgressBar(ProgressBar):
         values = short_metrics(self.get_metrics(trainer, pl_module))
         if values:
             parts.append(" ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
-        self._emit(" | ".join(parts))
+        log.info(" | ".join(parts))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._enabled:
@@ -144,7 +144,7 @@ class LogLinesProgressBar(ProgressBar):
             parts.append("train " + " ".join(f"{k}={_fmt(v)}" for k, v in train.items()))
         if val:
             parts.append(" ".join(f"{k}={_fmt(v)}" for k, v in val.items()))
-        self._emit(" | ".join(parts))
+        log.info(" | ".join(parts))
 
 
 def progress_bar(

@@ -10,7 +10,6 @@ of grids a previous session left behind.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +17,11 @@ import pytorch_lightning as pl
 from PIL import Image, ImageDraw, ImageFont
 from pytorch_lightning.utilities import rank_zero_only
 
+from gan_lightning.callbacks.base import frames
 from gan_lightning.errors import ConfigError
 from gan_lightning.utils.images import log_animation
 
 log = logging.getLogger(__name__)
-
-_EPOCH = re.compile(r"epoch_(\d+)")
-
-
-def grid_frames(samples_dir: str | Path, pattern: str = "epoch_*.png") -> list[tuple[int, Path]]:
-    """``(epoch, path)`` of every grid in ``samples_dir``, in epoch order (not name order:
-    ``epoch_1000`` sorts before ``epoch_999`` as text)."""
-    frames = []
-    for path in Path(samples_dir).glob(pattern):
-        match = _EPOCH.search(path.name)
-        if match:
-            frames.append((int(match.group(1)), path))
-    return sorted(frames)
 
 
 def thin(items: list[Any], max_items: int) -> list[Any]:
@@ -92,25 +79,25 @@ class SampleGif(pl.Callback):
 
     def write(self, trainer: pl.Trainer | None = None) -> Path | None:
         """Build the GIF from the grids on disk (also usable after the fact, trainer=None)."""
-        found = thin(grid_frames(self.samples_dir, self.pattern), self.max_frames)
+        found = thin(frames(self.samples_dir, "epoch", self.pattern), self.max_frames)
         if not found:
             log.warning(
                 "No sample grids matching %s in %s; no GIF written.", self.pattern, self.samples_dir
             )
             return None
-        frames = []
+        images = []
         for epoch, file in found:
             with Image.open(file) as image:
                 frame = image.convert("RGB")
             if self.label_height:
                 frame = labelled(frame, f"epoch {epoch}", self.label_height)
-            frames.append(frame)
-        size = frames[-1].size
-        frames = [f if f.size == size else f.resize(size) for f in frames]
+            images.append(frame)
+        size = images[-1].size
+        images = [f if f.size == size else f.resize(size) for f in images]
         saved = log_animation(
-            trainer, "samples/all_epochs", frames, self.path, self.frame_ms, self.last_frame_ms
+            trainer, "samples/all_epochs", images, self.path, self.frame_ms, self.last_frame_ms
         )
-        log.info("Saved %d-frame sample GIF %s", len(frames), saved)
+        log.info("Saved %d-frame sample GIF %s", len(images), saved)
         return saved
 
     @rank_zero_only

@@ -106,8 +106,6 @@ class GenerativeMetrics(pl.Callback):
         self.scorer: Scorer | None = None
         #: Real images scored, over all ranks (the scorer's own count is this rank's share).
         self.num_real_total = 0
-        #: One entry per evaluation: epoch, batches seen, seconds, scores (for benchmarks/tests).
-        self.history: list[dict[str, Any]] = []
         self._extractor: FeatureExtractor | None = None
         if self.extractor_name is None:
             log.info("metrics: the data are not images (image_shape=%s); no FID/KID.", image_shape)
@@ -174,10 +172,7 @@ class GenerativeMetrics(pl.Callback):
         pl_module.log_dict(
             {f"val/{k}": v for k, v in scores.items()}, on_step=False, on_epoch=True, sync_dist=True
         )
-        batches = int(getattr(pl_module, "batches_seen", trainer.global_step))
-        self.history.append(
-            {"epoch": trainer.current_epoch, "batches_seen": batches, "seconds": seconds, **scores}
-        )
+        batches = int(pl_module.batches_seen)
         shown = ", ".join(f"{k}={v:.4g}" for k, v in scores.items())
         rank_zero_info(
             f"metrics epoch {trainer.current_epoch} (batch {batches}): {shown} "

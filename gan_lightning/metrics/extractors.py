@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_lightning.compat import inception_features
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.classifier import (
     DigitClassifier,
@@ -164,9 +165,7 @@ class InceptionExtractor(FeatureExtractor):
         self.freeze()
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # NoTrainInceptionV3.forward returns only the first requested feature; the tf-compatible
-        # forward it wraps returns all of them, in features_list order.
-        features, logits = self.net._torch_fidelity_forward(images)
+        features, logits = inception_features(self.net, images)
         return features.reshape(images.shape[0], -1), logits.reshape(images.shape[0], -1)
 
 

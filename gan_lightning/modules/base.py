@@ -8,13 +8,15 @@ The contract (used by sample grids, metrics, the generate/evaluate CLIs):
   without touching BatchNorm running statistics;
 * :meth:`optimizer_steps_for` converts a budget of real batches into Lightning's optimizer-step
   unit (see :mod:`gan_lightning.modules.schedule`);
+* ``batches_seen``: real batches trained on so far (the project's step unit; pictures and
+  curves are drawn against it), incremented by each module's ``training_step``, checkpointed;
 * the resolved run config travels inside every checkpoint (``checkpoint["gan_lightning"]``) as
   plain containers, so checkpoints load with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -23,9 +25,20 @@ import torch
 from gan_lightning import __version__
 from gan_lightning.errors import ConfigError
 from gan_lightning.nets.priors import NormalPrior
+from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import as_pixel_range
 
 CHECKPOINT_KEY = "gan_lightning"
+
+#: An optimizer factory (a Hydra ``_partial_``): the module binds it to its own parameters.
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+def check_optimizer(key: str, factory: OptimizerFactory) -> None:
+    """A learning rate that is not > 0 trains nothing (or diverges): fail before training."""
+    lr = (getattr(factory, "keywords", {}) or {}).get("lr")
+    if lr is not None and not float(lr) > 0:
+        raise ConfigError(f"model.{key}.lr must be > 0; got {lr}.")
 
 
 class GenerativeModule(pl.LightningModule):
@@ -36,6 +49,8 @@ class GenerativeModule(pl.LightningModule):
         self.prior = prior if prior is not None else NormalPrior()
         #: The resolved run config (a plain dict), set by ``train.run`` and saved in checkpoints.
         self.run_config: dict | None = None
+        #: Real batches trained on so far (the project's unit of "step"); checkpointed.
+        self.batches_seen = 0
 
     # ------------------------------------------------------------------ sampling contract
     def sample_latent(
@@ -64,15 +79,8 @@ class GenerativeModule(pl.LightningModule):
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """Images in ``pixel_range`` for latents ``z``, in eval mode (restored afterwards)."""
-        nets = self.sampling_nets()
-        modes = [net.training for net in nets]
-        for net in nets:
-            net.eval()
-        try:
+        with eval_mode(*self.sampling_nets()):
             return self.decode(z.to(self.device)).float()
-        finally:
-            for net, mode in zip(nets, modes, strict=True):
-                net.train(mode)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.generate(self.sample_latent(n, generator))
@@ -82,10 +90,11 @@ class GenerativeModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ checkpoints
     def extra_checkpoint_state(self) -> dict[str, Any]:
-        return {}
+        """What a subclass keeps in ``checkpoint["gan_lightning"]`` besides the run config."""
+        return {"batches_seen": self.batches_seen}
 
     def load_extra_checkpoint_state(self, state: dict[str, Any]) -> None:
-        pass
+        self.batches_seen = int(state.get("batches_seen", 0))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = {

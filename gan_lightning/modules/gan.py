@@ -7,7 +7,7 @@ saved in checkpoints, so a resumed run continues the D:G cycle where it stopped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -20,11 +20,10 @@ from gan_lightning.losses import (
     generator_loss,
     sample_targets,
 )
-from gan_lightning.modules.base import GenerativeModule
+from gan_lightning.modules.base import GenerativeModule, OptimizerFactory, check_optimizer
 from gan_lightning.modules.schedule import UpdateSchedule
+from gan_lightning.utils.batches import images_of
 from gan_lightning.utils.pixels import activation_can_produce
-
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
 def _check_label_range(name: str, value: Sequence[float]) -> tuple[float, float]:
@@ -35,13 +34,6 @@ def _check_label_range(name: str, value: Sequence[float]) -> tuple[float, float]
     if not 0.0 <= low <= high <= 1.0:
         raise ConfigError(f"model.{name}={[low, high]} must satisfy 0 <= low <= high <= 1.")
     return low, high
-
-
-def _check_optimizer(name: str, factory: OptimizerFactory) -> None:
-    keywords = getattr(factory, "keywords", {}) or {}
-    lr = keywords.get("lr")
-    if lr is not None and not float(lr) > 0:
-        raise ConfigError(f"model.{name}.lr must be > 0; got {lr}.")
 
 
 class GAN(GenerativeModule):
@@ -91,8 +83,8 @@ class GAN(GenerativeModule):
                 f"data.pixel_range={list(self.pixel_range)}. Use model.generator.output_activation="
                 "tanh for [-1,1] or [-0.5,0.5], sigmoid or tanh for [0,1] (linear fits any)."
             )
-        _check_optimizer("optimizer_g", optimizer_g)
-        _check_optimizer("optimizer_d", optimizer_d)
+        check_optimizer("optimizer_g", optimizer_g)
+        check_optimizer("optimizer_d", optimizer_d)
         self.generator = generator
         self.discriminator = discriminator
         self.optimizer_g = optimizer_g
@@ -101,8 +93,6 @@ class GAN(GenerativeModule):
         self.objective = objective
         self.real_label_range = _check_label_range("real_label_range", real_label_range)
         self.fake_label_range = _check_label_range("fake_label_range", fake_label_range)
-        #: Real batches trained on so far (the project's unit of "step"); checkpointed.
-        self.batches_seen = 0
 
     # ------------------------------------------------------------------ contract
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -113,12 +103,6 @@ class GAN(GenerativeModule):
 
     def optimizer_steps_for(self, n_batches: int) -> int:
         return self.schedule.optimizer_steps(n_batches)
-
-    def extra_checkpoint_state(self) -> dict[str, Any]:
-        return {"batches_seen": self.batches_seen}
-
-    def load_extra_checkpoint_state(self, state: dict[str, Any]) -> None:
-        self.batches_seen = int(state.get("batches_seen", 0))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z)
@@ -147,10 +131,17 @@ class GAN(GenerativeModule):
         }
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        real = batch[0] if isinstance(batch, (tuple, list)) else batch
+        real = images_of(batch)
         update_d, update_g = self.schedule.updates(self.batches_seen)
         opt_g, opt_d = self.optimizers()
-        fake = self.generator(self.sample_latent(real.shape[0]))  # one G forward per batch
+        # One G forward per batch, shared by the D and G steps. On batches where only D is
+        # updated (d_steps > 1) nothing flows back into G, so no graph is built. G stays in
+        # train mode either way: its BatchNorm layers normalise with this batch's statistics
+        # and update their running averages exactly as on a G-step batch. That is wanted: the
+        # running averages (used only in eval mode, for samples and scores) then follow the
+        # generator's current output on every batch, not on every k-th one.
+        with torch.set_grad_enabled(update_g):
+            fake = self.generator(self.sample_latent(real.shape[0]))  # (N, *image_shape)
         logs: dict[str, torch.Tensor] = {}
 
         if update_d:
@@ -185,7 +176,7 @@ class GAN(GenerativeModule):
             self.log_dict(rest, on_step=True, on_epoch=True, batch_size=real.shape[0])
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        real = batch[0] if isinstance(batch, (tuple, list)) else batch
+        real = images_of(batch)
         fake = self.generate(self.sample_latent(real.shape[0]))
         out = self._d_loss(real, fake)
         out["g_loss"] = generator_loss(self.discriminator(fake), self.objective)

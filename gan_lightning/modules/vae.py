@@ -17,7 +17,7 @@ training. The Gaussian/MSE likelihoods work with every supported range.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -25,11 +25,11 @@ from torch import nn
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.losses import RECONSTRUCTION_LOSSES, kl_divergence, reconstruction_loss
-from gan_lightning.modules.base import GenerativeModule
+from gan_lightning.modules.base import GenerativeModule, OptimizerFactory, check_optimizer
 from gan_lightning.nets.priors import NormalPrior
+from gan_lightning.utils.batches import images_of
+from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import from_unit, to_unit
-
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
 
 class VAE(GenerativeModule):
@@ -97,9 +97,7 @@ class VAE(GenerativeModule):
             raise ConfigError(f"model.beta must be >= 0; got {beta}.")
         if reconstruction == "gaussian" and not float(sigma) > 0:
             raise ConfigError(f"model.sigma must be > 0; got {sigma}.")
-        lr = (getattr(optimizer, "keywords", {}) or {}).get("lr")
-        if lr is not None and not float(lr) > 0:
-            raise ConfigError(f"model.optimizer.lr must be > 0; got {lr}.")
+        check_optimizer("optimizer", optimizer)
         self.encoder = encoder
         self.decoder = decoder
         self.optimizer = optimizer
@@ -146,16 +144,9 @@ class VAE(GenerativeModule):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Deterministic reconstructions ``mean(decoder(mu(x)))`` in ``pixel_range``, in eval
         mode (restored afterwards); used by the reconstruction-grid callback."""
-        nets = (self.encoder, self.decoder)
-        modes = [net.training for net in nets]
-        for net in nets:
-            net.eval()
-        try:
+        with eval_mode(self.encoder, self.decoder):
             mu, _ = self.encoder(x.to(self.device))
             return self.decode(mu).float()
-        finally:
-            for net, mode in zip(nets, modes, strict=True):
-                net.train(mode)
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self):
@@ -181,11 +172,12 @@ class VAE(GenerativeModule):
         )
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        x = images_of(batch)
         terms = self.loss_terms(x)
         self._log("train", terms, x.shape[0])
+        self.batches_seen += 1
         return terms["loss"]
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        x = images_of(batch)
         self._log("val", self.loss_terms(x), x.shape[0])

@@ -37,7 +37,7 @@ INITS = ("dcgan", "default")
 SUPPORTED_SIZES_TEXT = "28, or 4 * 2^k for k >= 1 (8, 16, 32, 64, 128, ...)"
 
 
-def conv_levels(image_shape: Sequence[int], who: str = "generator") -> tuple[int, int]:
+def conv_levels(image_shape: Sequence[int], who: str) -> tuple[int, int]:
     """``(s0, k)``: the smallest feature map side and the number of stride-2 (de)convolutions.
 
     Raises :class:`ConfigError` for non-square or unsupported sizes, at construction time, so a
@@ -89,13 +89,6 @@ def apply_init(module: nn.Module, init: str, who: str) -> None:
         dcgan_init_(module)
     elif init != "default":
         raise ConfigError(f"model.{who}.init={init!r} is not known; choose one of {list(INITS)}.")
-
-
-def _check_common(base_width: int, dropout: float, who: str) -> None:
-    if int(base_width) < 1:
-        raise ConfigError(f"model.{who}.base_width must be >= 1; got {base_width}.")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ConfigError(f"model.{who}.dropout must be in [0, 1); got {dropout}.")
 
 
 def up_stack(
@@ -166,7 +159,6 @@ class DCGANGenerator(nn.Module):
         init: ``dcgan`` (N(0, 0.02)) or ``default``.
     """
 
-    #: The config node named in error messages (subclasses reuse the net under another name).
     config_key = "generator"
 
     def __init__(
@@ -181,7 +173,7 @@ class DCGANGenerator(nn.Module):
         init: str = "dcgan",
     ) -> None:
         super().__init__()
-        _check_common(base_width, 0.0, self.config_key)
+        layers.check_conv_options(base_width, 0.0, self.config_key)
         self.latent_dim = int(latent_dim)
         self.image_shape = tuple(int(s) for s in image_shape)
         s0, k = conv_levels(self.image_shape, self.config_key)
@@ -215,6 +207,8 @@ class DCGANDiscriminator(nn.Module):
         init: ``dcgan`` (N(0, 0.02)) or ``default``.
     """
 
+    config_key = "discriminator"
+
     def __init__(
         self,
         image_shape: Sequence[int],
@@ -225,15 +219,15 @@ class DCGANDiscriminator(nn.Module):
         init: str = "dcgan",
     ) -> None:
         super().__init__()
-        _check_common(base_width, dropout, "discriminator")
+        layers.check_conv_options(base_width, dropout, self.config_key)
         self.image_shape = tuple(int(s) for s in image_shape)
-        s0, k = conv_levels(self.image_shape, "discriminator")
+        s0, k = conv_levels(self.image_shape, self.config_key)
         widths = level_widths(base_width, k)
         self.features = down_stack(
             self.image_shape[0], widths, bool(batch_norm), negative_slope, float(dropout)
         )  # (N, widths[0], s0, s0)
         self.out = nn.Conv2d(widths[0], 1, s0, 1, 0)  # (N, 1, 1, 1)
-        apply_init(self, init, "discriminator")
+        apply_init(self, init, self.config_key)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.features(x)).flatten()  # (N,)

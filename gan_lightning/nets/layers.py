@@ -1,6 +1,13 @@
-"""Small building blocks shared by the MLP and convolutional nets."""
+"""Building blocks shared by every net: activations by name, the MLP stack, option checks.
+
+Nets name their config node in error messages one way: a class attribute ``config_key``
+(``generator``, ``discriminator``, ``encoder``, ``decoder``) passed to these checks, so a
+subclass reused under another name (the VAE decoder is an MLP generator) says the right key.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from torch import nn
 
@@ -36,3 +43,48 @@ def output_activation(name: str) -> nn.Module:
     raise ConfigError(
         f"Unknown output_activation {name!r}; choose one of {list(OUTPUT_ACTIVATIONS)}."
     )
+
+
+def check_mlp_options(hidden_sizes: Sequence[int], dropout: float, key: str) -> None:
+    """Hidden sizes and dropout of an MLP net under ``model.<key>``."""
+    if any(int(h) < 1 for h in hidden_sizes):
+        raise ConfigError(
+            f"model.{key}.hidden_sizes must be positive ints; got {list(hidden_sizes)}."
+        )
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ConfigError(f"model.{key}.dropout must be in [0, 1); got {dropout}.")
+
+
+def check_conv_options(base_width: int, dropout: float, key: str) -> None:
+    """Width and dropout of a convolutional net under ``model.<key>``."""
+    if int(base_width) < 1:
+        raise ConfigError(f"model.{key}.base_width must be >= 1; got {base_width}.")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ConfigError(f"model.{key}.dropout must be in [0, 1); got {dropout}.")
+
+
+def mlp_stack(
+    in_features: int,
+    hidden_sizes: Sequence[int],
+    act: str,
+    negative_slope: float,
+    batch_norm: bool,
+    dropout: float,
+) -> tuple[nn.Sequential, int]:
+    """Linear -> [BatchNorm] -> activation -> [Dropout] for each hidden size; returns the stack
+    and its output width.
+
+    BatchNorm is never put after the first layer: its input is the raw latent (G) or raw
+    pixels (D), and seed 000 and DCGAN both leave that layer un-normalised.
+    """
+    modules: list[nn.Module] = []
+    width = in_features
+    for index, size in enumerate(hidden_sizes):
+        modules.append(nn.Linear(width, int(size)))
+        if batch_norm and index > 0:
+            modules.append(nn.BatchNorm1d(int(size)))
+        modules.append(activation(act, negative_slope))
+        if dropout > 0:
+            modules.append(nn.Dropout(dropout))
+        width = int(size)
+    return nn.Sequential(*modules), width

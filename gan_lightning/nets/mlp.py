@@ -20,47 +20,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from gan_lightning.errors import ConfigError
 from gan_lightning.nets import layers
-
-
-def _hidden_stack(
-    in_features: int,
-    hidden_sizes: Sequence[int],
-    act: str,
-    negative_slope: float,
-    batch_norm: bool,
-    dropout: float,
-) -> tuple[nn.Sequential, int]:
-    """Linear -> [BatchNorm] -> activation -> [Dropout] for each hidden size.
-
-    BatchNorm is never put after the first layer: its input is the raw latent (G) or raw
-    pixels (D), and seed 000 and DCGAN both leave that layer un-normalised.
-    """
-    modules: list[nn.Module] = []
-    width = in_features
-    for index, size in enumerate(hidden_sizes):
-        modules.append(nn.Linear(width, size))
-        if batch_norm and index > 0:
-            modules.append(nn.BatchNorm1d(size))
-        modules.append(layers.activation(act, negative_slope))
-        if dropout > 0:
-            modules.append(nn.Dropout(dropout))
-        width = size
-    return nn.Sequential(*modules), width
-
-
-def _check(hidden_sizes: Sequence[int], dropout: float, who: str) -> None:
-    if any(int(h) < 1 for h in hidden_sizes):
-        raise ConfigError(
-            f"model.{who}.hidden_sizes must be positive ints; got {list(hidden_sizes)}."
-        )
-    if not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"model.{who}.dropout must be in [0, 1); got {dropout}.")
 
 
 class MLPGenerator(nn.Module):
     """z (N, latent_dim) -> images (N, *image_shape)."""
+
+    config_key = "generator"
 
     def __init__(
         self,
@@ -74,11 +40,11 @@ class MLPGenerator(nn.Module):
         output_activation: str = "tanh",
     ) -> None:
         super().__init__()
-        _check(hidden_sizes, dropout, "generator")
+        layers.check_mlp_options(hidden_sizes, dropout, self.config_key)
         self.latent_dim = int(latent_dim)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.output_activation_name = output_activation
-        self.hidden, width = _hidden_stack(
+        self.hidden, width = layers.mlp_stack(
             self.latent_dim, hidden_sizes, activation, negative_slope, batch_norm, dropout
         )
         self.out = nn.Linear(width, math.prod(self.image_shape))
@@ -92,6 +58,8 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """images (N, *image_shape) -> logits (N,)."""
 
+    config_key = "discriminator"
+
     def __init__(
         self,
         image_shape: Sequence[int],
@@ -102,9 +70,9 @@ class MLPDiscriminator(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        _check(hidden_sizes, dropout, "discriminator")
+        layers.check_mlp_options(hidden_sizes, dropout, self.config_key)
         self.image_shape = tuple(int(s) for s in image_shape)
-        self.hidden, width = _hidden_stack(
+        self.hidden, width = layers.mlp_stack(
             math.prod(self.image_shape),
             hidden_sizes,
             activation,

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from gan_lightning.errors import ConfigError
+from gan_lightning.nets import layers
 from gan_lightning.nets.dcgan import (
     DCGANGenerator,
     apply_init,
@@ -31,7 +32,7 @@ from gan_lightning.nets.dcgan import (
     down_stack,
     level_widths,
 )
-from gan_lightning.nets.mlp import MLPGenerator, _check, _hidden_stack
+from gan_lightning.nets.mlp import MLPGenerator
 
 
 class GaussianEncoder(nn.Module):
@@ -41,6 +42,7 @@ class GaussianEncoder(nn.Module):
     :meth:`_build_heads`; the heads are two separate linear layers, as in seed 002 (fc31/fc32).
     """
 
+    config_key = "encoder"
     latent_dim: int
     image_shape: tuple[int, ...]
     features: nn.Module
@@ -70,10 +72,10 @@ class MLPEncoder(GaussianEncoder):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        _check(hidden_sizes, dropout, "encoder")
+        layers.check_mlp_options(hidden_sizes, dropout, self.config_key)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim = int(latent_dim)
-        hidden, width = _hidden_stack(
+        hidden, width = layers.mlp_stack(
             math.prod(self.image_shape),
             hidden_sizes,
             activation,
@@ -98,23 +100,24 @@ class ConvEncoder(GaussianEncoder):
         init: str = "default",
     ) -> None:
         super().__init__()
+        layers.check_conv_options(base_width, 0.0, self.config_key)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim = int(latent_dim)
-        if int(base_width) < 1:
-            raise ConfigError(f"model.encoder.base_width must be >= 1; got {base_width}.")
-        s0, k = conv_levels(self.image_shape, "encoder")
+        s0, k = conv_levels(self.image_shape, self.config_key)
         widths = level_widths(base_width, k)
         self.features = nn.Sequential(
             down_stack(self.image_shape[0], widths, bool(batch_norm), negative_slope, 0.0),
             nn.Flatten(1),  # (N, widths[0] * s0 * s0)
         )
         self._build_heads(widths[0] * s0 * s0)
-        apply_init(self, init, "encoder")
+        apply_init(self, init, self.config_key)
 
 
 class MLPDecoder(MLPGenerator):
     """z (N, latent_dim) -> pre-sigmoid pixels (N, *image_shape): an MLP generator with a
     linear output and the VAE's defaults (ReLU, no BatchNorm)."""
+
+    config_key = "decoder"
 
     def __init__(
         self,
@@ -126,7 +129,6 @@ class MLPDecoder(MLPGenerator):
         batch_norm: bool = False,
         dropout: float = 0.0,
     ) -> None:
-        _check(hidden_sizes, dropout, "decoder")  # before the parent names it "generator"
         super().__init__(
             latent_dim,
             image_shape,

@@ -1,0 +1,1 @@
+"""Small helpers every layer shares: pixel ranges, pictures, latents, batches, net modes."""

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import save_image
 
@@ -41,11 +42,17 @@ def _loggers(trainer: Any) -> list[Any]:
 
 
 def logging_step(trainer: Any) -> int:
-    """The x-axis value Lightning gives scalars (batches that stepped), for images too."""
+    """The x-axis value of scalars, for pictures too: real batches trained on.
+
+    Every module of the project counts the real batches it trained on (``batches_seen``, the
+    project's step unit, checkpointed). Lightning logs scalars at its count of batches that
+    stepped, which is the same number whenever a picture is drawn (epoch ends, train end),
+    for the GAN's two optimizers per batch as for the VAE's one.
+    """
     if trainer is None:
         return 0
-    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
-    step = getattr(loop, "_batches_that_stepped", None)
+    module = getattr(trainer, "lightning_module", None)
+    step = getattr(module, "batches_seen", None)
     return int(step if step is not None else getattr(trainer, "global_step", 0))
 
 
@@ -97,11 +104,10 @@ def log_image(
 
 
 def _send_image(logger: Any, key: str, image: torch.Tensor, step: int, caption: str | None) -> None:
-    name = type(logger).__name__
-    if name == "TensorBoardLogger":
+    if isinstance(logger, TensorBoardLogger):
         rgb = image if image.shape[0] != 1 else image.expand(3, -1, -1)  # (3, H, W)
         logger.experiment.add_image(key, rgb, global_step=step)
-    elif "Wandb" in name:
+    elif isinstance(logger, WandbLogger):
         kwargs = {"caption": [caption]} if caption else {}
         logger.log_image(key=key, images=[to_uint8_hwc(image)], step=step, **kwargs)
     # CSVLogger and others: no image channel; the PNG on disk is the record.
@@ -133,7 +139,7 @@ def log_animation(
     if step is None:
         step = logging_step(trainer)
     for logger in _loggers(trainer):
-        if "Wandb" not in type(logger).__name__:
+        if not isinstance(logger, WandbLogger):
             continue
         try:
             import wandb

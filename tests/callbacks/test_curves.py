@@ -2,65 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
 import torch
 from PIL import Image
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan_lightning.callbacks import TrainingCurves
 from gan_lightning.errors import ConfigError
+from tests.helpers import ScriptedGAN
 
 PANEL = (150, 100)  # figsize (3, 2) inches at 50 dpi
-
-
-class ScriptedGAN(pl.LightningModule):
-    """Logs known values, the way the GAN and the metrics callback name them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(1))
-        self.automatic_optimization = False
-
-    def training_step(self, batch, batch_idx):
-        epoch = self.current_epoch
-        self.log_dict(
-            {
-                "train/d_loss": torch.tensor(1.0 + epoch + batch_idx / 10),
-                "train/g_loss": torch.tensor(2.0 - epoch),
-            },
-            on_step=True,
-            on_epoch=True,
-            prog_bar=True,
-        )  # as the GAN does: d_loss/g_loss in the progress bar
-
-    def validation_step(self, batch, batch_idx):
-        self.log_dict(
-            {"val/d_loss": torch.tensor(5.0 + self.current_epoch), "val/g_loss": torch.tensor(6.0)}
-        )
-
-    def on_validation_epoch_end(self):
-        if not self.trainer.sanity_checking:
-            epoch = self.current_epoch
-            self.log_dict(
-                {
-                    "val/fid_fake": 100.0 - 10 * epoch,
-                    "val/kid_mean_fake": 1.0 / (epoch + 1),
-                    "val/kid_std_fake": 0.1,
-                }
-            )
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    def train_dataloader(self):
-        return DataLoader(TensorDataset(torch.zeros(4, 1)), batch_size=1)
-
-    def val_dataloader(self):
-        return DataLoader(TensorDataset(torch.zeros(1, 1)), batch_size=1)
 
 
 class ScriptedVAE(ScriptedGAN):
@@ -143,11 +97,11 @@ def test_vae_curves_are_train_vs_val_of_its_terms(tmp_path: Path):
     assert Image.open(tmp_path / "train_val.png").size == (2 * PANEL[0], PANEL[1])  # kl, loss
 
 
-def test_every_n_epochs_redraws_and_bad_values_fail(tmp_path: Path):
+def test_every_n_epochs_redraws_and_bad_values_fail(caplog, tmp_path: Path):
     curves = TrainingCurves(dirpath=str(tmp_path), every_n_epochs=1, figsize=(3, 2), dpi=50)
-    drawn = []
-    curves.draw = lambda trainer=None: drawn.append(trainer.current_epoch)  # type: ignore[method-assign]
-    fit(ScriptedGAN(), curves, epochs=2)
-    assert drawn == [0, 1, 2]  # after each epoch, then once more at the end
+    with caplog.at_level(logging.INFO, logger="gan_lightning.callbacks.base"):
+        fit(ScriptedGAN(), curves, epochs=2)
+    saved = [r.message for r in caplog.records if r.message.endswith("losses.png")]
+    assert len(saved) == 3  # after each epoch, then once more at the end
     with pytest.raises(ConfigError):
         TrainingCurves(figsize=(3,))

@@ -41,13 +41,7 @@ class PerfectGenerator:
         return x.expand(z.shape[0], *self.shape)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets: intra-op threads only add contention on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_measure_recovers_the_densities_and_d():

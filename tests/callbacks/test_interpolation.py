@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from gan_lightning.callbacks.interpolation import interpolation_grid
 from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import GenerativeModule
 from gan_lightning.nets.priors import NormalPrior, UniformPrior
+from tests.helpers import fake_trainer
 
 
 class LinearImages(GenerativeModule):
@@ -34,15 +34,11 @@ class LinearImages(GenerativeModule):
         return [self.net]
 
 
-def fake_trainer(epoch: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(current_epoch=epoch, loggers=[], global_step=0, sanity_checking=False)
-
-
 def test_rows_are_pairs_and_columns_are_steps(tmp_path: Path):
     callback = LatentInterpolation(dirpath=str(tmp_path), num_pairs=3, num_steps=5)
     module = LinearImages()
     callback.on_train_epoch_end(fake_trainer(), module)  # every_n_epochs=0: not yet
-    assert callback.saved == []
+    assert not any(tmp_path.iterdir())
     callback.on_train_end(fake_trainer(), module)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["epoch_000_linear.png", "epoch_000_spherical.png"]

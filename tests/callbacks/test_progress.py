@@ -15,7 +15,7 @@ from gan_lightning.callbacks.progress import (
     short_metrics,
 )
 from gan_lightning.errors import ConfigError
-from tests.callbacks.test_curves import ScriptedGAN
+from tests.helpers import ScriptedGAN
 
 
 class Terminal(io.StringIO):
@@ -61,12 +61,13 @@ def test_plain_lines_during_training(caplog):
     trainer = tiny_trainer(bar, max_epochs=2)
     with caplog.at_level(logging.INFO, logger="gan_lightning.callbacks.progress"):
         trainer.fit(ScriptedGAN())
-    assert len(bar.lines) == 6  # batches 2 and 4 plus the epoch summary, two epochs
-    assert bar.lines[0].startswith("epoch 0/1 | batch 2/4 (50%)")
-    assert "d_loss=1.1" in bar.lines[0] and "g_loss=2" in bar.lines[0]
-    assert bar.lines[2].startswith("epoch 0/1 done in")
-    assert "train d_loss=1.15" in bar.lines[2] and "val/d_loss=5" in bar.lines[2]
-    assert all("\r" not in line for line in bar.lines)
+    lines = [r.getMessage() for r in caplog.records if r.name == "gan_lightning.callbacks.progress"]
+    assert len(lines) == 6  # batches 2 and 4 plus the epoch summary, two epochs
+    assert lines[0].startswith("epoch 0/1 | batch 2/4 (50%)")
+    assert "d_loss=1.1" in lines[0] and "g_loss=2" in lines[0]
+    assert lines[2].startswith("epoch 0/1 done in")
+    assert "train d_loss=1.15" in lines[2] and "val/d_loss=5" in lines[2]
+    assert all("\r" not in line for line in lines)
     assert caplog.text.count("epoch 1/1") == 3
 
 
@@ -78,3 +79,22 @@ def test_rich_bar_shows_short_loss_names():
     shown = bar.get_metrics(trainer, module)
     assert {"d_loss", "g_loss"} <= set(shown) and "v_num" not in shown
     assert not any(k.endswith(("_step", "_epoch")) for k in shown)
+
+
+def test_rich_bar_reads_metrics_back_only_every_refresh_rate_batches(monkeypatch):
+    """Each read converts every logged tensor to a number (a host sync): not on every batch."""
+    from pytorch_lightning.callbacks import RichProgressBar
+
+    reads = []
+    parent = RichProgressBar.get_metrics
+
+    def counting(self, trainer, pl_module):
+        if trainer.training:
+            reads.append(pl_module.batches_seen)
+        return parent(self, trainer, pl_module)
+
+    monkeypatch.setattr(RichProgressBar, "get_metrics", counting)
+    bar = MetricsRichProgressBar(refresh_rate=2)
+    tiny_trainer(bar, max_epochs=2).fit(ScriptedGAN())
+    assert reads and all(done % 2 == 0 for done in reads[1:])  # the first read fills the bar
+    assert len(reads) < 8

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import logging
 
 import torch
 from PIL import Image
 
 from gan_lightning.callbacks.samples import SampleGrid
 from gan_lightning.nets.mlp import MLPGenerator
-from tests.modules.test_schedule import tiny_gan
-
-
-def fake_trainer(epoch: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(current_epoch=epoch, sanity_checking=False, loggers=[], global_step=0)
+from tests.helpers import fake_trainer, tiny_gan
 
 
 def mnist_like_gan():
-    model = tiny_gan()
-    model.generator = MLPGenerator(latent_dim=4, image_shape=(1, 28, 28), hidden_sizes=[8])
-    return model
+    return tiny_gan(image_shape=(1, 28, 28))
 
 
 def test_grid_is_8x8_of_28px_with_padding(tmp_path):
@@ -40,11 +34,14 @@ def test_the_noise_is_fixed_across_epochs_and_checkpoints(tmp_path):
     assert torch.equal(restored.render(model), first)
 
 
-def test_non_image_models_are_skipped(tmp_path):
+def test_non_image_models_are_skipped_with_one_line(tmp_path, caplog):
     model = tiny_gan()
     model.generator = MLPGenerator(
         latent_dim=4, image_shape=(1,), hidden_sizes=[4], output_activation="linear"
     )
     callback = SampleGrid(dirpath=str(tmp_path / "grids"))
-    callback.on_train_epoch_end(fake_trainer(), model)
-    assert callback.saved == [] and not (tmp_path / "grids").exists()
+    with caplog.at_level(logging.INFO):
+        callback.on_train_epoch_end(fake_trainer(), model)
+        callback.on_train_epoch_end(fake_trainer(1), model)
+    assert not (tmp_path / "grids").exists()
+    assert caplog.text.count("SampleGrid: skipping (the model's samples are not images") == 1

@@ -55,15 +55,6 @@ def test_bad_values():
         GaussianDataModule(num_samples=0)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny nets: intra-op threads only add contention on a shared CPU (8x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_seed001_run_moves_the_generator_onto_the_target(tmp_path, one_thread):
     """400 real batches of experiment=seed001_gaussian (fig2c: N(-2, 0.5), U(-10, 10) noise):
     the generator's mean must close most of its distance to the data mean."""

@@ -40,7 +40,7 @@ def metrics_run(mnist_dir: Path, quick_classifier, tmp_path_factory) -> dict:
     overrides = [
         o
         for o in smoke_with_metrics()
-        if not o.startswith(("trainer.max_steps", "trainer.num_sanity"))
+        if not o.startswith(("trainer.max_steps", "trainer.num_sanity", "logger="))
     ]
     cfg = compose_config(
         [
@@ -48,6 +48,7 @@ def metrics_run(mnist_dir: Path, quick_classifier, tmp_path_factory) -> dict:
             "trainer.max_epochs=2",
             "trainer.limit_train_batches=3",
             "trainer.num_sanity_val_steps=1",  # the sanity check must not be scored
+            "logger=csv",  # the tests read the scores back from what a user reads
             f"data.data_dir={mnist_dir}",
             "++callbacks.model_checkpoint.monitor=val/fid_digits",
             "++callbacks.model_checkpoint.mode=min",
@@ -58,4 +59,19 @@ def metrics_run(mnist_dir: Path, quick_classifier, tmp_path_factory) -> dict:
     datamodule, model, trainer = build(cfg)
     trainer.fit(model, datamodule=datamodule)
     [callback] = [c for c in trainer.callbacks if isinstance(c, GenerativeMetrics)]
-    return {"trainer": trainer, "callback": callback, "dir": out, "model": model}
+    return {
+        "trainer": trainer,
+        "callback": callback,
+        "dir": out,
+        "model": model,
+        "scores": logged_scores(out / "csv" / "version_0" / "metrics.csv"),
+    }
+
+
+def logged_scores(csv_path: Path) -> list[dict[str, float]]:
+    """The rows of the CSV logger that carry scores (one per evaluation), as numbers."""
+    import csv
+
+    with open(csv_path) as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("val/fid_digits")]
+    return [{k: float(v) for k, v in r.items() if v != ""} for r in rows]

@@ -22,11 +22,13 @@ NAMES = (
 
 
 def test_scores_are_logged_every_epoch_but_not_in_the_sanity_check(metrics_run):
-    trainer, callback = metrics_run["trainer"], metrics_run["callback"]
-    assert [h["epoch"] for h in callback.history] == [0, 1]
+    trainer, callback, scores = (metrics_run[k] for k in ("trainer", "callback", "scores"))
+    assert [row["epoch"] for row in scores] == [0, 1]  # none for the sanity check
+    assert [row["step"] for row in scores] == [2, 5]  # 3 batches an epoch (x-axis: batches - 1)
     for name in NAMES:
         assert f"val/{name}" in trainer.callback_metrics, name
-    last = callback.history[-1]
+        assert f"val/{name}" in scores[-1], name
+    last = {k.removeprefix("val/"): v for k, v in scores[-1].items()}
     assert float(trainer.callback_metrics["val/fid_digits"]) == pytest.approx(last["fid_digits"])
     assert last["fid_digits"] > 0 and 1.0 <= last["is_digits"] <= 10.0
     assert 0 <= last["classes_covered_digits"] <= 10
@@ -37,7 +39,7 @@ def test_scores_are_logged_every_epoch_but_not_in_the_sanity_check(metrics_run):
 
 def test_best_checkpoint_is_selected_on_fid(metrics_run):
     checkpoint = metrics_run["trainer"].checkpoint_callback
-    fids = [h["fid_digits"] for h in metrics_run["callback"].history]
+    fids = [row["val/fid_digits"] for row in metrics_run["scores"]]
     best_epoch = fids.index(min(fids))
     assert float(checkpoint.best_model_score) == pytest.approx(min(fids))
     assert checkpoint.best_model_path.endswith(f"epoch_{best_epoch:03d}.ckpt")

@@ -49,9 +49,9 @@ def test_one_checkpoint_reproduces_the_logged_scores(metrics_run, capsys):
     assert KEYS <= set(row)
     assert row["checkpoint"] == "epoch_001.ckpt" and row["epoch"] == 1
     assert row["num_samples"] == 200 and row["split"] == "val"  # the run's own settings
-    logged = metrics_run["callback"].history[1]
+    logged = metrics_run["scores"][1]
     for name in ("fid_digits", "kid_mean_digits", "kid_std_digits", "is_digits", "class_kl_digits"):
-        assert row[name] == pytest.approx(logged[name], rel=1e-4, abs=1e-7), name
+        assert row[name] == pytest.approx(logged[f"val/{name}"], rel=1e-4, abs=1e-7), name
     assert sum(row["class_histogram_digits"]) == pytest.approx(1.0)
     assert "FID" in capsys.readouterr().out
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 
-from gan_lightning.data.base import TensorImageDataset, passthrough_collate
 from gan_lightning.errors import ConfigError
-from gan_lightning.modules.gan import GAN
 from gan_lightning.modules.schedule import UpdateSchedule
-from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+from tests.helpers import tensor_loader, tiny_gan
 
 
 def test_pattern_d_steps_3():
@@ -70,24 +65,6 @@ class StepRecorder(pl.Callback):
         self.steps.append((pl_module.batches_seen, net))
 
 
-def tiny_gan(**kwargs) -> GAN:
-    adam = functools.partial(torch.optim.Adam, lr=1e-3)
-    return GAN(
-        generator=MLPGenerator(latent_dim=4, image_shape=(1, 4, 4), hidden_sizes=[8]),
-        discriminator=MLPDiscriminator(image_shape=(1, 4, 4), hidden_sizes=[8]),
-        optimizer_g=adam,
-        optimizer_d=adam,
-        **kwargs,
-    )
-
-
-def loader(n=64, batch_size=4):
-    data = TensorImageDataset(torch.rand(n, 1, 4, 4) * 2 - 1, torch.zeros(n, dtype=torch.long))
-    return DataLoader(
-        data, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=passthrough_collate
-    )
-
-
 def fit(model, max_batches, ckpt_path=None, default_root_dir=None, callbacks=()):
     recorder = StepRecorder()
     trainer = pl.Trainer(
@@ -101,7 +78,7 @@ def fit(model, max_batches, ckpt_path=None, default_root_dir=None, callbacks=())
         callbacks=[recorder, *callbacks],
         default_root_dir=default_root_dir,
     )
-    trainer.fit(model, train_dataloaders=loader(), ckpt_path=ckpt_path)
+    trainer.fit(model, train_dataloaders=tensor_loader(), ckpt_path=ckpt_path)
     return trainer, recorder
 
 

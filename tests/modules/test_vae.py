@@ -168,15 +168,6 @@ def negative_elbo(vae: VAE, x: torch.Tensor) -> float:
     return value
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matmuls on a busy 2-core machine run ~20x faster on one intra-op thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_elbo_improves_over_a_few_hundred_steps(one_thread):
     """300 Adam steps on the module's own loss and optimizer (Lightning's loop is exercised by
     the logging test below; here only the objective matters)."""

@@ -26,7 +26,7 @@ def count(net: nn.Module, kind: type) -> int:
     [((1, 28, 28), (7, 2)), ((3, 32, 32), (4, 3)), ((3, 64, 64), (4, 4)), ((1, 8, 8), (4, 1))],
 )
 def test_shapes_follow_image_shape(shape, levels):
-    assert conv_levels(shape) == levels
+    assert conv_levels(shape, "generator") == levels
     g = DCGANGenerator(latent_dim=16, image_shape=shape, base_width=8)
     d = DCGANDiscriminator(image_shape=shape, base_width=8)
     images = g(torch.randn(5, 16))

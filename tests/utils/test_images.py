@@ -8,14 +8,16 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from PIL import Image
+from pytorch_lightning.loggers import WandbLogger
 
 from gan_lightning.utils.images import log_animation, log_image, logging_step, to_uint8_hwc
 
 
-class FakeWandbLogger:
-    """Records what ``log_image``/``log_metrics`` receive (the names the helper dispatches on)."""
+class FakeWandbLogger(WandbLogger):
+    """Records what ``log_image``/``log_metrics`` receive; a ``WandbLogger`` to the helper,
+    which dispatches on the logger's class, but one that never starts a W&B run."""
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # noqa: D107 - no super().__init__: nothing of W&B is needed
         self.images: list = []
         self.metrics: list = []
 
@@ -26,21 +28,17 @@ class FakeWandbLogger:
         self.metrics.append((metrics, step))
 
 
-FakeWandbLogger.__name__ = "WandbLogger"
-
-
-class BrokenLogger:
+class BrokenLogger(FakeWandbLogger):
     def log_image(self, *args, **kwargs):
         raise RuntimeError("network down")
 
 
-BrokenLogger.__name__ = "WandbLogger"
-
-
 def trainer_with(*loggers, batches=7):
-    loop = SimpleNamespace(_batches_that_stepped=batches)
+    """A GAN's trainer after ``batches`` real batches: two optimizer steps per batch."""
     return SimpleNamespace(
-        loggers=list(loggers), global_step=2 * batches, fit_loop=SimpleNamespace(epoch_loop=loop)
+        loggers=list(loggers),
+        global_step=2 * batches,
+        lightning_module=SimpleNamespace(batches_seen=batches),
     )
 
 

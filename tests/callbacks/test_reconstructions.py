@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from gan_lightning.modules.base import GenerativeModule
 from gan_lightning.modules.vae import VAE
 from gan_lightning.nets.priors import NormalPrior, UniformPrior
 from gan_lightning.nets.vae import MLPDecoder, MLPEncoder
+from tests import helpers
 
 SHAPE = (1, 8, 8)
 
@@ -42,8 +42,8 @@ class RampModule(GenerativeModule):
         return [self.net]
 
 
-def fake_trainer(epoch: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(current_epoch=epoch, loggers=[], global_step=0, datamodule=None)
+def fake_trainer(epoch: int = 0):
+    return helpers.fake_trainer(epoch, datamodule=None)
 
 
 def tiny_vae() -> VAE:
@@ -74,7 +74,7 @@ def test_uniform_grid_spans_the_prior_evenly():
 def test_manifold_png_layout(tmp_path: Path):
     callback = LatentManifold(dirpath=str(tmp_path), grid_size=10)
     callback.on_train_epoch_end(fake_trainer(), RampModule())
-    [path] = callback.saved
+    [path] = tmp_path.glob("epoch_000_step_*.png")
     image = torch.from_numpy(np.array(Image.open(path).convert("L"))).float()
     assert image.shape == (80, 80)  # 10 x 10 tiles of 8x8, no padding
     top_left, top_right, bottom_left = image[0, 0], image[0, 72], image[72, 0]
@@ -85,10 +85,10 @@ def test_manifold_png_layout(tmp_path: Path):
 
 def test_manifold_skips_other_latent_sizes_with_one_info_line(tmp_path, caplog):
     callback = LatentManifold(dirpath=str(tmp_path))
-    with caplog.at_level(logging.INFO, logger="gan_lightning.callbacks.manifold"):
+    with caplog.at_level(logging.INFO, logger="gan_lightning.callbacks.base"):
         for epoch in range(3):
             callback.on_train_epoch_end(fake_trainer(epoch), RampModule(latent_dim=3))
-    assert callback.saved == [] and not any(tmp_path.iterdir())
+    assert not any(tmp_path.iterdir())
     assert sum("skipping" in r.message for r in caplog.records) == 1
 
 
@@ -97,7 +97,7 @@ def test_manifold_with_uniform_prior_and_bad_args(tmp_path):
     module = RampModule(prior=UniformPrior(-1, 1))
     callback.on_train_epoch_end(fake_trainer(0), module)  # epoch 1 of 2: nothing
     callback.on_train_epoch_end(fake_trainer(1), module)
-    assert len(callback.saved) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["epoch_001_step_0000000.png"]
     with pytest.raises(ConfigError):
         LatentManifold(grid_size=1)
 
@@ -118,9 +118,10 @@ def test_reconstruction_grid_pairs_fixed_validation_images(tmp_path: Path):
         callbacks=[callback],
     )
     trainer.fit(tiny_vae(), DataLoader(train, batch_size=16), DataLoader(val, batch_size=32))
-    assert len(callback.saved) == 2 and all(p.is_file() for p in callback.saved)
+    saved = sorted(tmp_path.glob("epoch_*.png"))
+    assert [p.name[:9] for p in saved] == ["epoch_000", "epoch_001"]
     torch.testing.assert_close(callback.images, val.tensors[0][:25])  # first val images, fixed
-    width, height = Image.open(callback.saved[0]).size
+    width, height = Image.open(saved[0]).size
     grid = 5 * (8 + 2) + 2  # 5 tiles of 8 px with make_grid's 2 px padding
     assert (width, height) == (2 * grid + 4 * 2 + 2, grid)  # originals | gap | reconstructions
     assert callback.state_dict()["images"] is callback.images
@@ -136,10 +137,10 @@ def test_reconstruction_grid_render_puts_originals_left(tmp_path):
 
 def test_reconstruction_grid_skips_models_without_reconstruct(tmp_path, caplog):
     callback = ReconstructionGrid(dirpath=str(tmp_path))
-    with caplog.at_level(logging.INFO, logger="gan_lightning.callbacks.vae"):
+    with caplog.at_level(logging.INFO, logger="gan_lightning.callbacks.base"):
         for epoch in range(2):
             callback.on_train_epoch_end(fake_trainer(epoch), RampModule())
-    assert callback.saved == [] and not any(tmp_path.iterdir())
+    assert not any(tmp_path.iterdir())
     assert sum("no reconstruct()" in r.message for r in caplog.records) == 1
     with pytest.raises(ConfigError):
         ReconstructionGrid(num_images=0)

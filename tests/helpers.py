@@ -1,0 +1,131 @@
+"""Small stand-ins shared by many test modules: tiny nets and GANs, a scripted module that logs
+known values, a fake trainer for calling callback hooks directly, and tiny real checkpoints."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_lightning.data.base import TensorImageDataset, passthrough_collate
+from gan_lightning.modules.gan import GAN
+from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+
+
+def tiny_gan(image_shape=(1, 4, 4), latent_dim: int = 4, **kwargs) -> GAN:
+    """An MLP GAN with one hidden layer of 8 units in each net, Adam 1e-3 for both."""
+    adam = functools.partial(torch.optim.Adam, lr=1e-3)
+    return GAN(
+        generator=MLPGenerator(latent_dim=latent_dim, image_shape=image_shape, hidden_sizes=[8]),
+        discriminator=MLPDiscriminator(image_shape=image_shape, hidden_sizes=[8]),
+        optimizer_g=adam,
+        optimizer_d=adam,
+        **kwargs,
+    )
+
+
+def tensor_loader(n: int = 64, batch_size: int = 4, shape=(1, 4, 4), seed: int = 0) -> DataLoader:
+    """Random images in [-1, 1], served like the project's in-memory DataModules."""
+    g = torch.Generator().manual_seed(seed)
+    data = TensorImageDataset(
+        torch.rand(n, *shape, generator=g) * 2 - 1, torch.zeros(n, dtype=torch.long)
+    )
+    return DataLoader(
+        data, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=passthrough_collate
+    )
+
+
+def fake_trainer(epoch: int = 0, **extra) -> SimpleNamespace:
+    """What a picture callback reads from a Trainer when its hooks are called by hand."""
+    return SimpleNamespace(
+        current_epoch=epoch, sanity_checking=False, loggers=[], global_step=0, **extra
+    )
+
+
+class ScriptedGAN(pl.LightningModule):
+    """Logs known values, the way the GAN and the metrics callback name them, and counts its
+    batches like every module of the project (``batches_seen``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.automatic_optimization = False
+        self.batches_seen = 0
+
+    def training_step(self, batch, batch_idx):
+        epoch = self.current_epoch
+        self.log_dict(
+            {
+                "train/d_loss": torch.tensor(1.0 + epoch + batch_idx / 10),
+                "train/g_loss": torch.tensor(2.0 - epoch),
+            },
+            on_step=True,
+            on_epoch=True,
+            prog_bar=True,
+        )  # as the GAN does: d_loss/g_loss in the progress bar
+        self.batches_seen += 1
+
+    def validation_step(self, batch, batch_idx):
+        self.log_dict(
+            {"val/d_loss": torch.tensor(5.0 + self.current_epoch), "val/g_loss": torch.tensor(6.0)}
+        )
+
+    def on_validation_epoch_end(self):
+        if not self.trainer.sanity_checking:
+            epoch = self.current_epoch
+            self.log_dict(
+                {
+                    "val/fid_fake": 100.0 - 10 * epoch,
+                    "val/kid_mean_fake": 1.0 / (epoch + 1),
+                    "val/kid_std_fake": 0.1,
+                }
+            )
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(torch.zeros(4, 1)), batch_size=1)
+
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(torch.zeros(1, 1)), batch_size=1)
+
+
+# --------------------------------------------------------------------------- real checkpoints
+#: model override -> the small widths that keep its smoke run cheap
+TINY = {
+    "gan": [
+        "model=gan",
+        "model.generator.hidden_sizes=[16,32]",
+        "model.discriminator.hidden_sizes=[32,16]",
+    ],
+    "dcgan": ["model=dcgan", "model.generator.base_width=8", "model.discriminator.base_width=8"],
+    "vae": ["model=vae", "model.encoder.hidden_sizes=[32]", "model.decoder.hidden_sizes=[32]"],
+}
+_CHECKPOINTS: dict[str, Path] = {}
+
+
+def tiny_checkpoint(model: str, root: Path, mnist_dir: Path) -> Path:
+    """A checkpoint of a 3-batch real-MNIST run of ``model`` (trained once per session)."""
+    from gan_lightning.train import run
+    from tests.conftest import SMOKE, compose_config
+
+    if model not in _CHECKPOINTS:
+        out = root / f"tiny_{model}"
+        overrides = [
+            *SMOKE,
+            "metrics=none",
+            f"data.data_dir={mnist_dir}",
+            *TINY[model],
+            "callbacks.interpolation=null",
+            "callbacks.sample_gif=null",
+            "callbacks.curves=null",
+        ]
+        run(compose_config(overrides, out))
+        _CHECKPOINTS[model] = out / "checkpoints" / "last.ckpt"
+    return _CHECKPOINTS[model]

@@ -1,0 +1,42 @@
+"""The private attributes of other libraries that gan_lightning.compat relies on still exist.
+
+If one of these fails after an upgrade, fix gan_lightning/compat.py (the only place that
+touches them), not the callers.
+"""
+
+from __future__ import annotations
+
+import torch
+from pytorch_lightning.loggers import WandbLogger
+
+from gan_lightning import compat
+
+
+def test_wandb_logger_keeps_init_kwargs_and_an_unstarted_run(tmp_path):
+    logger = WandbLogger(project="p", save_dir=str(tmp_path), mode="disabled", offline=True)
+    kwargs = compat.wandb_init_kwargs(logger)
+    assert isinstance(kwargs, dict) and kwargs["project"] == "p" and kwargs["mode"] == "disabled"
+    assert compat.wandb_started_run(logger) is None  # constructing starts nothing
+    run = logger.experiment  # the public property starts it
+    assert compat.wandb_started_run(logger) is run
+    compat.wandb_forget_run(logger)
+    assert compat.wandb_started_run(logger) is None
+    run.finish()
+
+
+def test_inception_forward_returns_every_requested_feature(monkeypatch):
+    import torch_fidelity.feature_extractor_inceptionv3 as fidelity
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    # Random weights (no download): the call and the shapes are what matter here.
+    monkeypatch.setattr(fidelity, "load_state_dict_from_url", lambda *a, **k: None)
+    monkeypatch.setattr(
+        fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None
+    )
+    net = NoTrainInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
+    images = torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        features, logits = compat.inception_features(net, images)
+        first_only = net(images)
+    assert features.reshape(1, -1).shape == (1, 2048) and logits.reshape(1, -1).shape == (1, 1008)
+    torch.testing.assert_close(first_only, features.reshape(1, -1))  # forward: first one only
