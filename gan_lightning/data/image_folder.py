@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from gan_lightning.data.base import ImageFilesDataModule
-from gan_lightning.data.sources import find_image_folder, image_folder_missing_message
+from gan_lightning.data.sources.image_folder import find_image_folder, image_folder_missing_message
 from gan_lightning.errors import DataSourceError
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from gan_lightning.data.base import BaseDataModule, TensorImageDataset
-from gan_lightning.data.sources import MNIST_SOURCES, ensure_mnist
+from gan_lightning.data.sources.mnist import MNIST_SOURCES, ensure_mnist
 from gan_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -90,7 +90,7 @@ def load_mnist_tensors(
     """MNIST as uint8 tensors (N, 1, 28, 28) + labels, fetched through the project's chain."""
     from torchvision.datasets import MNIST
 
-    from gan_lightning.data.sources import MNIST_SOURCES, ensure_mnist
+    from gan_lightning.data.sources.mnist import MNIST_SOURCES, ensure_mnist
 
     ensure_mnist(data_dir, tuple(sources) if sources else MNIST_SOURCES)
     train = MNIST(str(data_dir), train=True, download=False)
