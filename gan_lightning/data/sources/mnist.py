@@ -1,4 +1,4 @@
-"""MNIST in torchvision's raw IDX layout under ``<data_dir>/MNIST/raw``, and how to get it.
+"""MNIST in torchvision's raw IDX layout under ``<data_dir>/MNIST/raw``: getting it, reading it.
 
 MNIST is resolved through a chain of sources, first hit wins, and the winner is logged:
 
@@ -28,10 +28,14 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gan_lightning.errors import ConfigError, DataSourceError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -237,3 +241,16 @@ def ensure_mnist(
         f"files ({', '.join(MNIST_RAW_FILES.values())}) under {mnist_raw_dir(data_dir)}, or point "
         "paths.data_dir=/path/with/MNIST at an existing copy."
     )
+
+
+# --------------------------------------------------------------------------- reading
+def read_mnist(data_dir: str | os.PathLike, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split of the raw files as uint8 images (N, 1, 28, 28) and int64 labels, in file order.
+
+    torchvision's reader, so what :func:`ensure_mnist` writes is read by the same code that
+    would read a torchvision download; call ``ensure_mnist`` first.
+    """
+    from torchvision.datasets import MNIST
+
+    dataset = MNIST(str(data_dir), train=train, download=False)
+    return dataset.data.unsqueeze(1).contiguous(), dataset.targets
