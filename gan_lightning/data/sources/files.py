@@ -1,8 +1,7 @@
-"""Image files: finding them under a folder, and checking up front that they can be read.
-
-Checking in the main process before training (:func:`check_images`) is what keeps a bad file
-from surfacing as a crash deep inside a DataLoader worker mid-epoch; how much of each file is
-read is ``data.verify``, how many unreadable files are tolerated ``data.max_corrupt_fraction``.
+"""Image files, whatever set they belong to: finding them under a folder (:func:`find_images`)
+and checking before training that they can be read (:func:`check_images`, with the
+``data.verify`` and ``data.max_corrupt_fraction`` options), so CelebA and image folders share
+one discovery rule and one corrupt-file policy.
 """
 
 from __future__ import annotations
