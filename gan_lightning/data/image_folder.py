@@ -8,13 +8,15 @@ up-front file check, the same decode -> center crop -> resize, the same uint8 ba
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 
 from gan_lightning.data.base import ImageFilesDataModule
-from gan_lightning.data.sources import find_image_folder, image_folder_missing_message
-from gan_lightning.errors import DataSourceError
+from gan_lightning.data.sources.image_folder import (
+    find_image_folder,
+    image_folder_path,
+    image_folder_root,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +31,10 @@ class ImageFolderDataModule(ImageFilesDataModule):
 
     def __init__(self, path: str | None = None, val_size: int | float = 0.05, **kwargs) -> None:
         super().__init__(val_size=val_size, **kwargs)
-        if path is None or str(path) == "":
-            raise DataSourceError(image_folder_missing_message(path, "data.path is not set."))
-        self.path = str(path)
+        self.path = image_folder_path(path)
 
     def check_source(self) -> None:
-        if not Path(self.path).expanduser().is_dir():
-            raise DataSourceError(
-                image_folder_missing_message(
-                    self.path, f"data.path={self.path} is not a directory."
-                )
-            )
+        image_folder_root(self.path)
 
     def prepare_data(self) -> None:
         find_image_folder(self.path)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from gan_lightning.data.base import BaseDataModule, TensorImageDataset
-from gan_lightning.data.sources import MNIST_SOURCES, ensure_mnist
+from gan_lightning.data.sources.mnist import MNIST_SOURCES, ensure_mnist, read_mnist
 from gan_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,6 @@ class MNISTDataModule(BaseDataModule):
     def prepare_data(self) -> None:
         self.source_used = ensure_mnist(self.data_dir, self.sources)
 
-    def _load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        from torchvision.datasets import MNIST
-
-        dataset = MNIST(self.data_dir, train=train, download=False)
-        return dataset.data.unsqueeze(1).contiguous(), dataset.targets  # (N, 1, 28, 28) uint8
-
     def _subset(self, dataset: TensorImageDataset) -> TensorImageDataset:
         if self.digits is None:
             return dataset
@@ -75,8 +69,8 @@ class MNISTDataModule(BaseDataModule):
             self.prepare_data()
         # Split the full 60k first, then filter: the held-out images are the same for every
         # digit subset, and `digits: [2]` keeps ~11/12 of the 2s for training whatever val_size.
-        train, val = self.split_train_val(*self._load(train=True))
-        test = self._subset(TensorImageDataset(*self._load(train=False)))
+        train, val = self.split_train_val(*read_mnist(self.data_dir, train=True))
+        test = self._subset(TensorImageDataset(*read_mnist(self.data_dir, train=False)))
         train = self._subset(train)
         val = self._subset(val) if val is not None else test
         log.info(

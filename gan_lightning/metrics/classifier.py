@@ -87,19 +87,26 @@ class DigitClassifier(nn.Module):
 def load_mnist_tensors(
     data_dir: str | os.PathLike, sources: Sequence[str] | None = None
 ) -> dict[str, torch.Tensor]:
-    """MNIST as uint8 tensors (N, 1, 28, 28) + labels, fetched through the project's chain."""
-    from torchvision.datasets import MNIST
+    """MNIST as uint8 tensors (N, 1, 28, 28) + labels: the whole 60k train set and the 10k test
+    set, in file order.
 
-    from gan_lightning.data.sources import MNIST_SOURCES, ensure_mnist
+    Through :class:`~gan_lightning.data.mnist.MNISTDataModule` (``val_size=0``: nothing held
+    out), so the classifier sees MNIST exactly as training runs do, fetched by the same chain.
+    """
+    from gan_lightning.data.mnist import MNISTDataModule
+    from gan_lightning.data.sources.mnist import MNIST_SOURCES
 
-    ensure_mnist(data_dir, tuple(sources) if sources else MNIST_SOURCES)
-    train = MNIST(str(data_dir), train=True, download=False)
-    test = MNIST(str(data_dir), train=False, download=False)
+    datamodule = MNISTDataModule(
+        data_dir=str(data_dir), sources=tuple(sources) if sources else MNIST_SOURCES, val_size=0
+    )
+    datamodule.prepare_data()
+    datamodule.setup()
+    train, test = datamodule.train_set, datamodule.test_set
     return {
-        "train_images": train.data.unsqueeze(1),
-        "train_labels": train.targets,
-        "test_images": test.data.unsqueeze(1),
-        "test_labels": test.targets,
+        "train_images": train.images,
+        "train_labels": train.labels,
+        "test_images": test.images,
+        "test_labels": test.labels,
     }
 
 

@@ -1,22 +1,22 @@
 """CelebA on a miniature tree generated per test: splits, preprocessing, attribute filter,
-corrupt files, missing-data message, download staging, and a DCGAN smoke run."""
+corrupt files, missing-data message, and a DCGAN smoke run (download staging is tested in
+tests/data/sources/test_celeba.py)."""
 
 from __future__ import annotations
 
 import logging
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from gan_lightning.data import sources
 from gan_lightning.data.celeba import CELEBA_ATTRIBUTE_NAMES, CelebADataModule
+from gan_lightning.data.sources.celeba import CELEBA_URL
 from gan_lightning.errors import ConfigError, DataSourceError
 from tests.conftest import REPO, SMOKE, compose_config
-from tests.data.miniature import attributes_of, face_image, make_celeba_tree, partition_of
+from tests.data.miniature import attributes_of, make_celeba_tree, partition_of
 
 N = 36  # 24 train / 6 valid / 6 test
 
@@ -180,7 +180,7 @@ def test_missing_data_message(tmp_path):
         f"paths.data_dir={tmp_path / 'nowhere'}",
         "paths.data_dir=/dir/containing/celeba",
         "data.download=true",
-        sources.CELEBA_URL,
+        CELEBA_URL,
     ):
         assert needle in message, needle
 
@@ -189,58 +189,6 @@ def test_only_the_missing_piece_is_named(data_dir):
     (data_dir / "celeba" / "list_eval_partition.txt").unlink()
     with pytest.raises(DataSourceError, match=r"CelebA not found: list_eval_partition.txt missing"):
         CelebADataModule(data_dir=str(data_dir)).prepare_data()
-
-
-# --------------------------------------------------------------------------- download
-def fake_drive(fail_on: str | None = None):
-    """A stand-in for torchvision's Google Drive download: writes miniature files."""
-
-    def download(file_id: str, dest: Path, filename: str, md5: str) -> None:
-        if filename == fail_on == "img_align_celeba.zip":  # cut off mid-way: a corrupt zip
-            (dest / filename).write_bytes(b"PK\x03\x04" + b"\0" * 100)
-        elif filename == "img_align_celeba.zip":
-            with zipfile.ZipFile(dest / filename, "w") as archive:
-                for i in range(6):
-                    image = dest / f"tmp_{i}.jpg"
-                    face_image(i).save(image)
-                    archive.write(image, f"img_align_celeba/{i + 1:06d}.jpg")
-                    image.unlink()
-        elif filename == fail_on:
-            (dest / filename).write_text("half a fi")
-            raise RuntimeError("File not found or corrupted.")
-        elif filename == "list_eval_partition.txt":
-            (dest / filename).write_text("".join(f"{i + 1:06d}.jpg {i // 4}\n" for i in range(6)))
-        else:
-            rows = [" ".join([f"{i + 1:06d}.jpg"] + ["1"] * 40) for i in range(6)]
-            header = ["6", " ".join(CELEBA_ATTRIBUTE_NAMES)]
-            (dest / filename).write_text("\n".join(header + rows) + "\n")
-
-    return download
-
-
-def test_download_is_staged_and_renamed_into_place(tmp_path):
-    layout = sources.ensure_celeba(tmp_path, download=True, downloader=fake_drive())
-    assert layout.images == tmp_path / "celeba" / "img_align_celeba"
-    assert len(list(layout.images.glob("*.jpg"))) == 6
-    assert layout.partition.is_file() and layout.attributes.is_file()
-    assert [p.name for p in tmp_path.iterdir()] == ["celeba"]  # no staging dir left
-    assert not (tmp_path / "celeba" / "img_align_celeba.zip").exists()
-
-
-@pytest.mark.parametrize("fail_on", ["list_eval_partition.txt", "img_align_celeba.zip"])
-def test_failed_download_leaves_no_half_tree(tmp_path, fail_on):
-    with pytest.raises(DataSourceError) as err:
-        sources.ensure_celeba(tmp_path, download=True, downloader=fake_drive(fail_on=fail_on))
-    assert "CelebA download failed (" in str(err.value)
-    assert "Expected layout" in str(err.value)
-    assert list(tmp_path.iterdir()) == []  # nothing renamed into place, staging removed
-
-
-def test_download_needs_gdown(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "gdown", None)  # import gdown -> ImportError
-    with pytest.raises(DataSourceError, match="pip install gdown"):
-        sources.ensure_celeba(tmp_path, download=True)
-    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- train.py

