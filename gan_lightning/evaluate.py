@@ -1,10 +1,7 @@
-"""Score checkpoints: ``python -m gan_lightning.evaluate ckpt=<path> [key=value ...]``.
+"""Score checkpoints: ``gan-evaluate ckpt=<path> [key=value ...]``.
 
-Also installed as ``gan-evaluate`` (and ``make eval CKPT=...``):
-
-    gan-evaluate ckpt=logs/train/runs/<date>/checkpoints/epoch_004.ckpt
-    gan-evaluate ckpt=logs/train/runs/<date>/checkpoints metrics.num_samples=10000 metrics.split=test
-    gan-evaluate baseline=train metrics.num_samples=10000 metrics.split=test   # real-data floor
+Also ``python -m gan_lightning.evaluate`` and ``make eval CKPT=...``; keys and examples are in
+``conf/evaluate.yaml`` (``gan-evaluate --help`` prints them).
 
 The model is rebuilt from the config saved in the checkpoint (loaded with
 ``weights_only=True``), the real images come from the run's own data config, and the scoring
@@ -23,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,104 +28,98 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_lightning.checkpoints import load_module, read_checkpoint
+from gan_lightning.cli import hydra_cli, resolve_device
 from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_KEY
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
-METRICS_DEFAULTS = CONFIG_DIR / "metrics" / "default.yaml"
 #: Settings that make two rows of metrics.json comparable (they are part of the row's key).
 SETTING_KEYS = ("extractor", "num_samples", "num_real_samples", "split", "seed", "kid_subset_size")
-
-USAGE = """usage: python -m gan_lightning.evaluate ckpt=<file.ckpt | directory> [key=value ...]
-
-  ckpt=PATH            a checkpoint, or a directory of them (e.g. <run>/checkpoints): one row
-                       per checkpoint, ordered by epoch
-  baseline=SPLIT       instead of a checkpoint: score real SPLIT images (train) as if they were
-                       generated -- the floor a perfect generator reaches at this sample size
-  device=auto          auto | cpu | cuda | cuda:N
-  output=PATH          JSON results (default: metrics.json next to the checkpoint(s))
-  data_dir=PATH        where the data (and the digit classifier) are, if not where the run had them
-  metrics.KEY=VALUE    scoring settings; defaults: the run's own (conf/metrics/default.yaml for
-                       runs without), e.g. metrics.num_samples=10000 metrics.split=test
-                       metrics.extractor=digits|inception metrics.inception_weights=/path.pth
-  data.KEY=VALUE ...   any other override of the run's saved config
-"""
+#: The nodes of a checkpoint's run config that gan-evaluate's overrides may change.
+OVERRIDABLE = ("data", "metrics")
 
 
 @dataclass
 class EvaluateArgs:
+    """What to score and where to write it (``conf/evaluate.yaml``'s top-level keys)."""
+
     ckpt: str | None = None
     baseline: str | None = None
     device: str = "auto"
     output: str | None = None
     data_dir: str | None = None
-    overrides: list[str] = field(default_factory=list)
 
 
-def parse_args(argv: list[str]) -> EvaluateArgs:
-    """``key=value`` arguments; ``metrics.*``/``data.*``/... go to the config overrides."""
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(USAGE)
-        raise SystemExit(0)
-    bad = [a for a in argv if "=" not in a or a.startswith("-")]
-    if bad:
-        raise ConfigError(f"arguments are key=value pairs; got {bad}.\n\n{USAGE}")
-    args = EvaluateArgs()
-    for arg in argv:
-        key, value = arg.split("=", 1)
-        if "." in key:
-            args.overrides.append(arg)
-        elif key in ("ckpt", "baseline", "device", "output", "data_dir"):
-            setattr(args, key, value if value not in ("", "null") else None)
-        else:
-            raise ConfigError(f"unknown argument {key!r}.\n\n{USAGE}")
+def check_args(cfg: DictConfig) -> EvaluateArgs:
+    """The top-level keys, checked: exactly one of ``ckpt`` and ``baseline``."""
+    args = EvaluateArgs(**{k: cfg.get(k) for k in EvaluateArgs.__dataclass_fields__})
+    for key in ("ckpt", "baseline", "output", "data_dir", "device"):
+        value = getattr(args, key)
+        if value is not None and not isinstance(value, str):
+            setattr(args, key, str(value))
     if (args.ckpt is None) == (args.baseline is None):
-        raise ConfigError(f"pass exactly one of ckpt=<path> or baseline=train.\n\n{USAGE}")
+        raise ConfigError(
+            "pass exactly one of ckpt=<path> or baseline=train (see gan-evaluate --help)."
+        )
     return args
+
+
+def user_overrides(cfg: DictConfig, overrides: list[str]) -> list[tuple[str, Any]]:
+    """``(key, value)`` for each of the user's ``data``/``metrics`` overrides, the value as
+    Hydra composed it: ``metrics=inception`` gives the whole node, ``metrics.split=test`` one
+    key."""
+    changes = []
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key.split(".", 1)[0] in OVERRIDABLE:
+            changes.append(
+                (
+                    key,
+                    OmegaConf.to_container(cfg, resolve=False)[key]
+                    if "." not in key
+                    else OmegaConf.select(cfg, key),
+                )
+            )
+    return changes
 
 
 # --------------------------------------------------------------------------- config
 def metrics_config(
-    run_config: dict[str, Any], overrides: list[str], data_dir: str | None
+    run_config: dict[str, Any],
+    defaults: DictConfig,
+    changes: list[tuple[str, Any]],
+    data_dir: str | None,
 ) -> DictConfig:
-    """The run config with its ``metrics`` node completed from the defaults, then overridden.
+    """The run config with its ``metrics`` node completed from the defaults, then changed.
 
-    Runs trained with ``metrics=none`` (or before metrics existed) get conf/metrics/default.yaml,
-    resolved against their own ``data``/``paths``."""
+    Runs trained with ``metrics=none`` (or before metrics existed) get the default metrics
+    node, resolved against their own ``data``/``paths``."""
     config = OmegaConf.create(run_config)
     if not config.get("metrics") or "_target_" not in config.metrics:
-        config.metrics = OmegaConf.load(METRICS_DEFAULTS)
+        config.metrics = OmegaConf.to_container(defaults.metrics, resolve=False)
+    for key, value in changes:
+        OmegaConf.update(config, key, value, force_add=True, merge=False)
     if data_dir is not None:
         OmegaConf.update(config, "data.data_dir", data_dir, force_add=True)
         OmegaConf.update(config, "metrics.data_dir", data_dir, force_add=True)
     try:
-        config = OmegaConf.merge(config, OmegaConf.from_dotlist(overrides))
         # Only what is needed is resolved: paths.output_dir points at a Hydra run that is gone.
         OmegaConf.resolve(config.metrics)
         OmegaConf.resolve(config.data)
     except OmegaConfBaseException as err:
-        raise ConfigError(f"bad override: {str(err).splitlines()[0]}\n\n{USAGE}") from err
+        raise ConfigError(f"bad override: {str(err).splitlines()[0]}") from err
     return config
 
 
-def baseline_config(overrides: list[str], data_dir: str | None) -> DictConfig:
-    """The project's default config (plus Hydra-style overrides such as ``data=mnist``)."""
-    from hydra import compose, initialize_config_dir
-
-    hydra_overrides = [o for o in overrides if not o.startswith("metrics.")]
-    metric_overrides = [o for o in overrides if o.startswith("metrics.")]
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=hydra_overrides)
+def baseline_config(cfg: DictConfig, data_dir: str | None) -> DictConfig:
+    """gan-evaluate's own ``data``/``paths``/``metrics`` (composed with the user's overrides)."""
     run_config = {
         "data": OmegaConf.to_container(cfg.data, resolve=True),
         "paths": {"data_dir": cfg.paths.data_dir},
-        "metrics": OmegaConf.to_container(cfg.metrics, resolve=True)
-        if cfg.get("metrics")
-        else None,
+        "metrics": OmegaConf.to_container(cfg.metrics, resolve=False),
     }
-    return metrics_config(run_config, metric_overrides, data_dir)
+    return metrics_config(run_config, cfg, [], data_dir)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -257,13 +248,13 @@ def build_scoring(config: DictConfig) -> tuple[Any, Any]:
     return datamodule, metrics
 
 
-def evaluate(args: EvaluateArgs) -> list[dict[str, Any]]:
-    """Score the checkpoint(s) (or the real baseline); returns the result rows."""
-    from gan_lightning.generate import resolve_device
-
+def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[str, Any]]:
+    """Score the checkpoint(s) (or the real baseline) of a composed ``conf/evaluate.yaml``;
+    ``overrides`` are the user's command-line overrides. Returns the result rows."""
+    args = check_args(cfg)
     device = resolve_device(args.device)
     if args.baseline is not None:
-        config = baseline_config(args.overrides, args.data_dir)
+        config = baseline_config(cfg, args.data_dir)
         datamodule, metrics = build_scoring(config)
         metrics.scorer.to(device)
         start = time.perf_counter()
@@ -287,7 +278,8 @@ def evaluate(args: EvaluateArgs) -> list[dict[str, Any]]:
 
     path = Path(args.ckpt).expanduser()
     infos = order_checkpoints(find_checkpoints(path))
-    config = metrics_config(infos[0]["config"], args.overrides, args.data_dir)
+    changes = user_overrides(cfg, list(overrides or []))
+    config = metrics_config(infos[0]["config"], cfg, changes, args.data_dir)
     datamodule, metrics = build_scoring(config)
     rows = []
     for info in infos:
@@ -318,21 +310,12 @@ def evaluate(args: EvaluateArgs) -> list[dict[str, Any]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    from gan_lightning.train import _user_error
+@hydra_cli("evaluate")
+def main(cfg: DictConfig) -> None:
+    """``gan-evaluate``: score, print the table, merge the rows into metrics.json."""
+    from hydra.core.hydra_config import HydraConfig
 
-    logging.basicConfig(
-        level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s", datefmt="%H:%M:%S"
-    )
-    try:
-        evaluate(parse_args(sys.argv[1:] if argv is None else argv))
-    except Exception as err:  # noqa: BLE001 - only user errors are reformatted
-        user = _user_error(err)
-        if user is None:
-            raise
-        print(f"\nError: {user}", file=sys.stderr)
-        return 2
-    return 0
+    evaluate(cfg, list(HydraConfig.get().overrides.task))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,9 @@
-"""Sample images from a trained checkpoint: ``python -m gan_lightning.generate ckpt=<path>``.
+"""Sample images from a trained checkpoint: ``gan-generate ckpt=<path> [key=value ...]``.
 
-Also installed as ``gan-generate``. ``key=value`` arguments, like ``train.py``:
-
-    gan-generate ckpt=logs/train/runs/<date>/checkpoints/last.ckpt n=64 out=samples.png
-    gan-generate ckpt=... n=10000 format=folder out=fake_images/   # for external FID tools
-    gan-generate ckpt=... truncation=1.0 seed=7                    # truncation trick
-    gan-generate ckpt=... interpolate=true pairs=4 steps=12 out=interp.png
-
+Also ``python -m gan_lightning.generate`` and ``make generate CKPT=...``; the keys, their
+defaults and examples are in ``conf/generate.yaml`` (``gan-generate --help`` prints them).
 Works for every model of the project (GAN, DCGAN, VAE): the model is rebuilt from the config
 saved in the checkpoint, so neither the training data nor the run directory is needed.
-``device=auto`` uses a GPU when there is one.
 """
 
 from __future__ import annotations
@@ -22,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torchvision.utils import make_grid, save_image
 
 from gan_lightning.checkpoints import load_module
+from gan_lightning.cli import hydra_cli, resolve_device
 from gan_lightning.errors import ConfigError
 from gan_lightning.utils.latents import check_method, default_methods, interpolate, truncate_
 from gan_lightning.utils.pixels import to_unit
@@ -38,75 +33,44 @@ FORMATS = ("grid", "folder")
 
 @dataclass
 class GenerateConfig:
-    ckpt: str | None = None  # a .ckpt written by a gan-lightning run (required)
-    n: int = 64  # images (grid/folder)
-    out: str | None = None  # samples.png (grid, interpolate) or samples/ (folder)
-    format: str = "grid"  # grid: one PNG; folder: one PNG per image, 000000.png ...
-    nrow: int | None = None  # grid columns (default: a square grid)
-    padding: int = 2  # grid padding in pixels
-    seed: int | None = 0  # latents are drawn on the CPU with this seed (null: random)
-    truncation: float | None = None  # redraw |z_i| > truncation (normal prior only)
-    interpolate: bool = False  # rows of latent interpolations instead of samples
-    pairs: int = 1  # interpolate: rows (latent pairs); 1 = one strip
-    steps: int = 10  # interpolate: images per row, both ends included
-    method: str = "auto"  # interpolate: auto (spherical for a normal prior), linear, spherical
-    batch_size: int = 256  # images per generator call (memory bound for large n)
-    device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
+    """The types of ``conf/generate.yaml``'s keys (the values and their meaning live there)."""
+
+    ckpt: str | None = MISSING
+    n: int = MISSING
+    out: str | None = MISSING
+    format: str = MISSING
+    nrow: int | None = MISSING
+    padding: int = MISSING
+    seed: int | None = MISSING
+    truncation: float | None = MISSING
+    interpolate: bool = MISSING
+    pairs: int = MISSING
+    steps: int = MISSING
+    method: str = MISSING
+    batch_size: int = MISSING
+    device: str = MISSING
 
 
-USAGE = """usage: python -m gan_lightning.generate ckpt=<path.ckpt> [key=value ...]
-
-  ckpt=PATH         checkpoint of a gan-lightning run (required)
-  n=64              number of images
-  out=PATH          output: a PNG (format=grid, default samples.png) or a folder (format=folder)
-  format=grid       grid | folder (N individual PNGs, for external FID tools)
-  nrow=null         grid columns (default: square)     padding=2   grid padding in pixels
-  seed=0            seed of the latents (null: random)
-  truncation=null   redraw latent coordinates with |z| > truncation (normal prior only)
-  interpolate=false rows of latent interpolations: pairs=1 rows of steps=10 images,
-                    method=auto (spherical for a normal prior) | linear | spherical
-  batch_size=256    images per generator call
-  device=auto       auto | cpu | cuda | cuda:N
-"""
-
-
-def parse_args(argv: list[str]) -> GenerateConfig:
-    """``key=value`` arguments -> a checked :class:`GenerateConfig`."""
-    bad = [a for a in argv if "=" not in a or a.startswith("-")]
-    if bad:
-        raise ConfigError(f"arguments are key=value pairs; got {bad}.\n\n{USAGE}")
-    schema = OmegaConf.structured(GenerateConfig)
+def check_config(cfg: DictConfig) -> GenerateConfig:
+    """The composed config, type-checked and range-checked, as a :class:`GenerateConfig`."""
+    values = {k: v for k, v in cfg.items() if k != "hydra"}
     try:
-        merged = OmegaConf.merge(schema, OmegaConf.from_dotlist(argv))
+        checked: GenerateConfig = OmegaConf.to_object(
+            OmegaConf.merge(OmegaConf.structured(GenerateConfig), values)
+        )
     except OmegaConfBaseException as err:
-        first = str(err).splitlines()[0]
-        raise ConfigError(f"{first}\n\n{USAGE}") from err
-    cfg: GenerateConfig = OmegaConf.to_object(merged)
-    if not cfg.ckpt:
-        raise ConfigError(f"ckpt=<path to a .ckpt> is required.\n\n{USAGE}")
-    if cfg.format not in FORMATS:
-        raise ConfigError(f"format={cfg.format!r} is not known; choose one of {list(FORMATS)}.")
-    if cfg.n < 1 or cfg.batch_size < 1 or cfg.pairs < 1 or cfg.padding < 0:
+        raise ConfigError(f"{str(err).splitlines()[0]} (see gan-generate --help)") from err
+    if not checked.ckpt:
+        raise ConfigError("ckpt=<path to a .ckpt> is required (see gan-generate --help).")
+    if checked.format not in FORMATS:
+        raise ConfigError(f"format={checked.format!r} is not known; choose one of {list(FORMATS)}.")
+    if checked.n < 1 or checked.batch_size < 1 or checked.pairs < 1 or checked.padding < 0:
         raise ConfigError("n, batch_size and pairs must be >= 1 and padding >= 0.")
-    if cfg.nrow is not None and cfg.nrow < 1:
-        raise ConfigError(f"nrow must be >= 1 (or null for a square grid); got {cfg.nrow}.")
-    if cfg.interpolate and cfg.format == "folder":
+    if checked.nrow is not None and checked.nrow < 1:
+        raise ConfigError(f"nrow must be >= 1 (or null for a square grid); got {checked.nrow}.")
+    if checked.interpolate and checked.format == "folder":
         raise ConfigError("interpolate=true writes one strip image; use format=grid.")
-    return cfg
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as err:
-        raise ConfigError(
-            f"device={device!r} is not a torch device (auto, cpu, cuda, cuda:N)."
-        ) from err
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device} but no CUDA GPU is available; use device=cpu.")
-    return resolved
+    return checked
 
 
 def sample_latents(module: Any, n: int, seed: int | None, truncation: float | None) -> torch.Tensor:
@@ -193,19 +157,10 @@ def run(cfg: GenerateConfig) -> list[Path]:
     return [out]
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(USAGE)
-        return 0
-    try:
-        run(parse_args(argv))
-    except ConfigError as err:
-        print(f"Error: {err}", file=sys.stderr)
-        return 2
-    return 0
+@hydra_cli("generate")
+def main(cfg: DictConfig) -> None:
+    """``gan-generate``: check the arguments, generate, write."""
+    run(check_config(cfg))
 
 
 if __name__ == "__main__":

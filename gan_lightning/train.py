@@ -10,31 +10,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
 import pytorch_lightning as pl
 import torch
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_info
 
-from gan_lightning.errors import ConfigError, DataSourceError
+from gan_lightning.cli import CONFIG_DIR, hydra_cli
+from gan_lightning.errors import ConfigError
 from gan_lightning.loggers import finish_loggers, log_run_config
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-
-
-def _user_error(err: BaseException) -> BaseException | None:
-    """The ConfigError/DataSourceError behind ``err`` (Hydra wraps errors from __init__)."""
-    while err is not None:
-        if isinstance(err, (ConfigError, DataSourceError)):
-            return err
-        err = err.__cause__ or (
-            err.__context__ if isinstance(err, InstantiationException) else None
-        )
-    return None
+__all__ = ["CONFIG_DIR", "build", "main", "run"]
 
 
 def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
@@ -140,41 +128,11 @@ def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None
     return metrics[name]
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def hydra_main(cfg: DictConfig) -> float | None:
-    try:
-        metrics = run(cfg)
-    except Exception as err:  # noqa: BLE001 - only user errors are reformatted
-        user = _user_error(err)
-        if user is None:
-            raise
-        log.error("Stopped before training by a %s (message below).", type(user).__name__)
-        print(f"\nError: {user}", file=sys.stderr)
-        sys.exit(2)
-    return optimized_metric(cfg, metrics)
-
-
-def null_group_overrides(argv: list[str]) -> list[str]:
-    """``logger=null`` -> ``logger=none`` for every group that has a ``none.yaml``.
-
-    Hydra 1.3 rejects ``group=null`` on the command line ("Config group override must be a
-    string"), yet it is what users type to switch a group off; ``none.yaml`` is that option.
-    """
-    groups = {p.parent.name for p in Path(CONFIG_DIR).glob("*/none.yaml")}
-    out = []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and value in ("null", "None") and key.lstrip("+") in groups:
-            arg = f"{key.lstrip('+')}=none"
-        out.append(arg)
-    return out
-
-
-def main() -> None:
-    """``python train.py`` / ``gan-train``: Hydra's CLI, with ``group=null`` accepted."""
-    sys.argv = null_group_overrides(sys.argv)
-    hydra_main()
+@hydra_cli("config")
+def main(cfg: DictConfig) -> float | None:
+    """``python train.py`` / ``gan-train``: train, and return the monitored metric (sweepers)."""
+    return optimized_metric(cfg, run(cfg))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

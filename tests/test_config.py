@@ -8,8 +8,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 
+from gan_lightning.cli import user_error
 from gan_lightning.errors import ConfigError
-from gan_lightning.train import CONFIG_DIR, _user_error, build
+from gan_lightning.train import CONFIG_DIR, build
 from tests.conftest import SMOKE, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
@@ -77,7 +78,7 @@ def test_impossible_values_fail_before_training(override, needle, tmp_path):
     cfg = compose_config([*SMOKE, override], tmp_path)
     with pytest.raises(Exception) as err:
         build(cfg)
-    user = _user_error(err.value)
+    user = user_error(err.value)
     assert isinstance(user, ConfigError), err.value
     assert needle in str(user)
 
@@ -86,14 +87,14 @@ def test_both_ratios_above_one(tmp_path):
     cfg = compose_config([*SMOKE, "model.d_steps=2", "model.g_steps=3"], tmp_path)
     with pytest.raises(Exception) as err:
         build(cfg)
-    assert "only one of them" in str(_user_error(err.value))
+    assert "only one of them" in str(user_error(err.value))
 
 
 def test_generator_cannot_produce_pixel_range(tmp_path):
     cfg = compose_config([*SMOKE, "model.generator.output_activation=sigmoid"], tmp_path)
     with pytest.raises(Exception) as err:
         build(cfg)
-    message = str(_user_error(err.value))
+    message = str(user_error(err.value))
     assert "sigmoid" in message and "[-1.0, 1.0]" in message
 
 

@@ -12,11 +12,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from gan_lightning.cli import user_error
 from gan_lightning.errors import ConfigError, DataSourceError
 from gan_lightning.modules.gan import GAN
 from gan_lightning.modules.vae import VAE
 from gan_lightning.nets.dcgan import DCGANGenerator
-from gan_lightning.train import _user_error, build, run
+from gan_lightning.train import build, run
 from tests.conftest import REPO, SMOKE, compose_config
 
 CONF = REPO / "conf"
@@ -46,7 +47,7 @@ def test_vae_on_signed_pixels_is_a_config_error_before_training(tmp_path):
     cfg = compose_config(["model=vae", "data.pixel_range=[-1,1]", *QUIET], tmp_path)
     with pytest.raises(Exception) as err:
         build(cfg)
-    user = _user_error(err.value)
+    user = user_error(err.value)
     assert isinstance(user, ConfigError) and "data.pixel_range=[0, 1]" in str(user)
     # the Gaussian likelihood accepts the range
     cfg = compose_config(
@@ -62,7 +63,7 @@ def test_dcgan_shape_follows_data_and_bad_shapes_fail_in_build(tmp_path):
     cfg = compose_config(["model=dcgan", "data.image_shape=[1,30,30]", *QUIET], tmp_path)
     with pytest.raises(Exception) as err:
         build(cfg)
-    user = _user_error(err.value)
+    user = user_error(err.value)
     assert isinstance(user, ConfigError) and "4 * 2^k" in str(user) and "28" in str(user)
 
 
@@ -156,7 +157,7 @@ def test_celeba_dcgan_builds_64x64_and_fails_only_for_missing_data(overrides, tm
         assert cfg.data.batch_size == 32
     with pytest.raises(Exception) as err:
         run(cfg)
-    user = _user_error(err.value)
+    user = user_error(err.value)
     assert isinstance(user, DataSourceError), err.value
     assert "celeba" in str(user).lower()
 

@@ -30,6 +30,7 @@ from torch import nn
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.threads import one_cpu_thread
+from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import to_unit
 
 log = logging.getLogger(__name__)
@@ -119,13 +120,11 @@ def accuracy(
     model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000
 ) -> float:
     """Top-1 accuracy on uint8 images (N, 1, 28, 28)."""
-    was_training = model.training
-    model.eval()
     correct = 0
-    for start in range(0, images.shape[0], batch_size):
-        logits = model(_as_input(images[start : start + batch_size]))
-        correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, images.shape[0], batch_size):
+            logits = model(_as_input(images[start : start + batch_size]))
+            correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
     return correct / max(1, images.shape[0])
 
 

@@ -1,21 +1,22 @@
 """Train (or retrain) the ``digits`` feature extractor ahead of time.
 
     python -m gan_lightning.metrics.train_classifier                 # -> ./data/classifiers/
-    python -m gan_lightning.metrics.train_classifier --data-dir /data --force
+    python -m gan_lightning.metrics.train_classifier paths.data_dir=/data force=true
 
 Training also happens automatically the first time a run or ``gan-evaluate`` needs the
 classifier; this command only moves that minute to a moment of your choosing (e.g. a CI cache
-step). MNIST is fetched through the project's usual chain if it is not under ``--data-dir``.
+step). MNIST is fetched through the project's usual chain if it is not under ``data_dir``.
+Keys: ``conf/train_classifier.yaml`` (``--help`` prints them).
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
 import sys
 
-from gan_lightning.errors import ConfigError, DataSourceError
+from omegaconf import DictConfig
+
+from gan_lightning.cli import hydra_cli
+from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.classifier import (
     default_classifier_path,
     ensure_classifier,
@@ -23,35 +24,19 @@ from gan_lightning.metrics.classifier import (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m gan_lightning.metrics.train_classifier",
-        description="Train the MNIST digit classifier used as the `digits` FID/KID/IS extractor.",
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("GAN_LIGHTNING_DATA_DIR", "data"),
-        help="MNIST location and cache root (default: $GAN_LIGHTNING_DATA_DIR or ./data)",
-    )
-    parser.add_argument(
-        "--output", default=None, help="weights file (default: <data-dir>/classifiers/...)"
-    )
-    parser.add_argument("--epochs", type=int, default=2, help="training epochs (default 2)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--force", action="store_true", help="retrain even if a cached file exists")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-
-    path = args.output or default_classifier_path(args.data_dir)
-    try:
-        ensure_classifier(path, args.data_dir, force=args.force, epochs=args.epochs, seed=args.seed)
-        _, info = load_classifier(path)
-    except (ConfigError, DataSourceError) as err:
-        print(f"Error: {err}", file=sys.stderr)
-        return 2
+@hydra_cli("train_classifier")
+def main(cfg: DictConfig) -> None:
+    """Train unless cached (or ``force=true``), then print the file and its test accuracy."""
+    for key in ("epochs", "seed"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
+            raise ConfigError(f"{key}={cfg[key]!r} must be an integer.")
+    if not isinstance(cfg.force, bool):
+        raise ConfigError(f"force={cfg.force!r} must be true or false.")
+    path = cfg.output or default_classifier_path(cfg.data_dir)
+    ensure_classifier(path, cfg.data_dir, force=cfg.force, epochs=cfg.epochs, seed=cfg.seed)
+    _, info = load_classifier(path)
     accuracy = info.get("test_accuracy")
     print(f"{path}: MNIST test accuracy {accuracy:.4f}" if accuracy is not None else str(path))
-    return 0
 
 
 if __name__ == "__main__":

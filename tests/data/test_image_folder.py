@@ -9,9 +9,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from gan_lightning.cli import user_error
 from gan_lightning.data.image_folder import ImageFolderDataModule
 from gan_lightning.errors import DataSourceError
-from gan_lightning.train import _user_error
 from tests.conftest import compose_config
 from tests.data.miniature import make_image_folder
 
@@ -71,11 +71,11 @@ def test_missing_or_empty_folder_messages(tmp_path):
     assert "searched recursively" in str(err.value)
 
 
-def test_config_without_path_is_a_clean_user_error():
+def test_config_without_path_is_a_cleanuser_error():
     cfg = compose_config(["data=image_folder"])
     with pytest.raises(Exception) as err:
         instantiate(cfg.data)
-    user = _user_error(err.value)  # what train.py prints as one line, exit 2
+    user = user_error(err.value)  # what train.py prints as one line, exit 2
     assert isinstance(user, DataSourceError) and "data.path is not set" in str(user)
 
 

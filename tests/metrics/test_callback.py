@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gan_lightning.cli import user_error
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.callback import GenerativeMetrics
-from gan_lightning.train import _user_error, build
+from gan_lightning.train import build
 from tests.conftest import compose_config
 from tests.metrics.helpers import smoke_with_metrics
 
@@ -70,7 +71,7 @@ def test_bad_metrics_settings_fail_before_training(override, needle, tmp_path):
     cfg = compose_config([*smoke_with_metrics(), *extra, override], tmp_path)
     with pytest.raises(Exception) as err:
         build(cfg)
-    user = _user_error(err.value)
+    user = user_error(err.value)
     assert isinstance(user, ConfigError), err.value
     assert needle in str(user)
 

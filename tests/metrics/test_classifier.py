@@ -61,8 +61,10 @@ def test_a_cached_classifier_is_not_retrained(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(classifier_module, "train_digit_classifier", fail)
     assert ensure_classifier(path, tmp_path) == path
-    assert train_classifier_main(["--data-dir", str(tmp_path), "--output", str(path)]) == 0
+    assert train_classifier_main([f"data_dir={tmp_path}", f"output={path}"]) == 0
     assert str(path) in capsys.readouterr().out
+    assert train_classifier_main([f"data_dir={tmp_path}", f"output={path}", "epochs=two"]) == 2
+    assert "epochs='two' must be an integer" in capsys.readouterr().err
 
 
 @pytest.mark.slow
