@@ -1,24 +1,34 @@
-"""Config composition: every experiment composes and builds; impossible values fail early."""
+"""Config composition: every experiment composes and builds; groups switch what they name;
+impossible values fail early."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import torch
+from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from gan_lightning.cli import user_error
 from gan_lightning.errors import ConfigError
 from gan_lightning.train import CONFIG_DIR, build
-from tests.conftest import SMOKE, compose_config
+from tests.conftest import REPO, SMOKE, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 
 
-def test_experiment_files_exist():
-    for name in ("seed000_mlp_gan", "seed003_mlp_gan", "seed004_mlp_gan"):
-        assert name in EXPERIMENTS
+def test_experiments_the_docs_name_exist_and_all_are_listed():
+    """Every `experiment=NAME` in the docs and configs is a file, and README lists every file."""
+    docs = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    texts = [p.read_text() for p in docs + sorted(Path(CONFIG_DIR).rglob("*.yaml"))]
+    named = {m for text in texts for m in re.findall(r"experiment=(\w+)", text)}
+    assert named and not named - set(EXPERIMENTS), sorted(named - set(EXPERIMENTS))
+    readme_table = set(re.findall(r"`(seed\d{3}_\w+)`", (REPO / "README.md").read_text()))
+    assert not set(EXPERIMENTS) - readme_table, sorted(set(EXPERIMENTS) - readme_table)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -98,6 +108,66 @@ def test_generator_cannot_produce_pixel_range(tmp_path):
     assert "sigmoid" in message and "[-1.0, 1.0]" in message
 
 
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (
+            ["model/optimizer@model.optimizer_d=sgd", "model.optimizer_d.momentum=0.9"],
+            "optimizer_d",
+        ),
+        (
+            [
+                "model=dcgan",
+                "model/optimizer@model.optimizer_g=sgd",
+                "model.optimizer_g.momentum=0.9",
+            ],
+            "optimizer_g",
+        ),
+        (["model=vae", "model/optimizer=sgd", "model.optimizer.momentum=0.9"], "optimizer"),
+    ],
+)
+def test_optimizer_class_is_a_group_choice(overrides, key, tmp_path):
+    """README's way to switch an optimizer: nothing of Adam's is left, the other net keeps it."""
+    cfg = compose_config(overrides, tmp_path)
+    assert "betas" not in cfg.model[key]
+    model = instantiate(cfg.model)
+    optimizers = model.configure_optimizers()
+    if key == "optimizer":  # the VAE: one optimizer over encoder + decoder
+        by_key = {key: optimizers}
+    else:  # the GAN: [opt_g, opt_d]
+        by_key = dict(zip(("optimizer_g", "optimizer_d"), optimizers, strict=True))
+    sgd = by_key.pop(key)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
+    for other in by_key.values():  # the GAN's other net: Radford et al.'s Adam, untouched
+        assert isinstance(other, torch.optim.Adam) and other.defaults["betas"] == (0.5, 0.999)
+
+
+def test_nets_are_group_choices(tmp_path):
+    cfg = compose_config(["model=dcgan", "model/discriminator=mlp"], tmp_path)
+    assert cfg.model.generator._target_.endswith("DCGANGenerator")
+    assert cfg.model.discriminator._target_.endswith("MLPDiscriminator")
+    assert "init" not in cfg.model.discriminator  # the DCGAN net's keys go with it
+    cfg = compose_config(["model=vae", "model/encoder=conv"], tmp_path)
+    assert cfg.model.encoder._target_.endswith("ConvEncoder")
+    assert cfg.model.decoder._target_.endswith("MLPDecoder") and cfg.model.latent_dim == 2
+
+
+def test_sweep_params_name_keys_of_the_config():
+    """A sweeper param (or the sweep subdir) naming a key the config lacks would add a stray key
+    to every job instead of varying the intended one."""
+    checked = set()
+    for experiment in EXPERIMENTS:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose("config", [f"experiment={experiment}"], return_hydra_config=True)
+        subdir = OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["subdir"]
+        keys = [*(cfg.hydra.sweeper.get("params") or {})]
+        keys += re.findall(r"\$\{((?!hydra[.:])[\w.]+)\}", subdir)
+        missing = [k for k in keys if OmegaConf.select(cfg, k, default=KeyError) is KeyError]
+        assert not missing, f"{experiment}: {missing}"
+        checked |= {experiment} if keys else set()
+    assert {"seed001_gaussian_sweep", "seed003_bn_ablation", "seed003_mlp_gan_sweep"} <= checked
+
+
 def test_unknown_group_option_lists_choices(tmp_path):
     with pytest.raises(ConfigCompositionException) as err:
         compose_config(["model=transformer"], tmp_path)
@@ -105,8 +175,6 @@ def test_unknown_group_option_lists_choices(tmp_path):
 
 
 def test_seed003_sweep_moves_both_learning_rates_together(tmp_path):
-    from hydra import compose, initialize_config_dir
-
     cfg = compose_config(["experiment=seed003_mlp_gan_sweep", "lr=0.001"], tmp_path)
     assert cfg.model.optimizer_g.lr == cfg.model.optimizer_d.lr == 0.001
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
