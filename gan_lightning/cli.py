@@ -105,11 +105,23 @@ def hydra_cli(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Calla
                 app()
             except SystemExit as done:  # --help, Hydra's own errors, report_user_errors
                 return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            finally:
+                forget_hydra_run()
             return 0
 
         return main
 
     return decorate
+
+
+def forget_hydra_run() -> None:
+    """Leave no Hydra state behind: the next app (or compose) in this process starts clean,
+    instead of reading this run's ``hydra.runtime`` through ``HydraConfig``."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().cfg = None
+    GlobalHydra.instance().clear()
 
 
 def resolve_device(device: str) -> torch.device:
