@@ -60,6 +60,19 @@ def test_minimax_saturates_where_non_saturating_does_not():
     assert g_minimax < 1e-4 < logits.grad.abs().max().item()
 
 
+def test_both_objectives_push_the_logit_up_with_gradient_ratio_exp_l():
+    """d/dl of log(1 - sigmoid(l)) over d/dl of -log sigmoid(l) is exp(l): same sign, and
+    minimax vanishes where D confidently rejects the samples (l << 0)."""
+    logits = torch.tensor([-8.0, 0.0, 8.0], requires_grad=True)
+    grads = {}
+    for objective in ("non_saturating", "minimax"):
+        (grads[objective],) = torch.autograd.grad(generator_loss(logits, objective), logits)
+        assert (grads[objective] < 0).all()  # lowering the loss raises every logit
+    torch.testing.assert_close(
+        grads["minimax"] / grads["non_saturating"], torch.exp(logits.detach())
+    )
+
+
 def test_unknown_objective():
     with pytest.raises(ConfigError, match="non_saturating"):
         generator_loss(torch.zeros(1), "wasserstein")
