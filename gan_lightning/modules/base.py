@@ -25,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_lightning import __version__
-from gan_lightning.errors import ConfigError
+from gan_lightning.errors import ConfigError, NonFiniteError
 from gan_lightning.nets.priors import NormalPrior
 from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import as_pixel_range
@@ -149,6 +149,13 @@ class GenerativeModule(pl.LightningModule):
         self.batches_seen = int(state.get("batches_seen", 0))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = [name for name, value in checkpoint["state_dict"].items()
+               if value.is_floating_point() and not bool(torch.isfinite(value).all())]  # fmt: skip
+        if bad:  # never replace the last good checkpoint with a broken state
+            raise NonFiniteError(
+                f"Refusing to save a checkpoint at batch {self.batches_seen}: {bad[:3]} hold "
+                "NaN/Inf values. The previous checkpoint is the last good state."
+            )
         checkpoint[CHECKPOINT_KEY] = {
             "version": __version__,
             "config": self.run_config,

@@ -222,9 +222,10 @@ class GAN(GenerativeModule):
 
     def setup(self, stage: str) -> None:
         """Conditional models need class labels from the data, checked before training."""
-        if not self.num_classes or self._trainer is None:
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if not self.num_classes or datamodule is None:  # plain dataloaders: the caller's call
             return
-        data_classes = int(getattr(self.trainer.datamodule, "num_classes", 0) or 0)
+        data_classes = int(getattr(datamodule, "num_classes", 0) or 0)
         if data_classes != self.num_classes:
             raise ConfigError(
                 f"model.num_classes={self.num_classes} (conditioning={self.conditioning}) but "
@@ -310,7 +311,7 @@ class GAN(GenerativeModule):
     def _update(
         self, optimizer: Any, loss: torch.Tensor, net: nn.Module, name: str, loss_name: str
     ) -> bool:
-        """Backward, clip, check, step; ``False`` (and no step) for a skipped update."""
+        """Backward, clip, check, step; ``False`` for a skipped update (no weight changes)."""
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.grad_clip is not None:
@@ -329,7 +330,10 @@ class GAN(GenerativeModule):
                     "last checkpoint is the last good state; lower the learning rates, set "
                     "model.grad_clip, or model.on_nan=skip_batch to skip such updates."
                 )
+            # No gradient reaches any weight (torch optimizers skip parameters without one), but
+            # the step is still counted, so trainer.max_steps stays a number of real batches.
             optimizer.zero_grad(set_to_none=True)
+            optimizer.step()
             log.warning("Skipped the %s update of batch %d: %s", name, self.batches_seen, what)
             return False
         optimizer.step()

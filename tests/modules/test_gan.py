@@ -122,9 +122,9 @@ def test_one_generator_forward_per_batch_without_a_graph_on_d_only_batches(d_ste
     model = tiny_gan(d_steps=d_steps)
     forwards = []
     model.generator.register_forward_hook(
-        lambda net, args, out: forwards.append((model.batches_seen, out.requires_grad))
-        if net.training
-        else None
+        lambda net, args, out: (
+            forwards.append((model.batches_seen, out.requires_grad)) if net.training else None
+        )
     )
     train(model, batches)
     assert [b for b, _ in forwards] == list(range(batches))  # exactly one per real batch
