@@ -31,6 +31,9 @@ from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import as_pixel_range
 
 CHECKPOINT_KEY = "gan_lightning"
+#: Bumped when a checkpoint written by this version cannot be read by an older one (or the
+#: reverse); gan_lightning.checkpoints refuses other formats with the version that wrote them.
+CHECKPOINT_FORMAT = 1
 
 #: An optimizer factory (a Hydra ``_partial_``): the module binds it to its own parameters.
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -158,6 +161,7 @@ class GenerativeModule(pl.LightningModule):
             )
         checkpoint[CHECKPOINT_KEY] = {
             "version": __version__,
+            "format": CHECKPOINT_FORMAT,
             "config": self.run_config,
             "module": type(self).__module__ + "." + type(self).__qualname__,
             **self.extra_checkpoint_state(),
