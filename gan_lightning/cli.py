@@ -110,6 +110,11 @@ def hydra_cli(
             except (ConfigError, DataSourceError) as err:
                 print(f"\nError: {err}", file=sys.stderr)
                 return USER_ERROR_EXIT
+            try:
+                check_composition(config_name, args)
+            except ConfigError as err:
+                print(f"\nError: {err}", file=sys.stderr)
+                return USER_ERROR_EXIT
             sys.argv = [sys.argv[0], *args]
             try:
                 app()
@@ -122,6 +127,31 @@ def hydra_cli(
         return main
 
     return decorate
+
+
+def check_composition(config_name: str, args: list[str]) -> None:
+    """Compose the config the way Hydra is about to, and turn its errors (a key that does not
+    exist, an unknown group option, a malformed override) into one-line :class:`ConfigError`
+    messages instead of Hydra's own report and exit code 1. Multiruns are left to Hydra (each
+    job's config is checked when it runs)."""
+    if any(a in ("-m", "--multirun") or a.startswith("-") for a in args):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = [a for a in args if not a.lstrip("+~").startswith("hydra.")]
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            compose(config_name=config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        hint = next((line for line in lines if line.startswith(("To append", "Available"))), "")
+        message = " ".join([lines[0] if lines else type(err).__name__, hint]).strip()
+        raise ConfigError(message) from err
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def forget_hydra_run() -> None:

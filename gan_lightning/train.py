@@ -12,12 +12,15 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from gan_lightning.checkpoints import read_checkpoint
 from gan_lightning.cli import CONFIG_DIR, hydra_cli
+from gan_lightning.config_checks import check_config
 from gan_lightning.errors import ConfigError
 from gan_lightning.loggers import finish_loggers, log_run_config
 from gan_lightning.modules.base import CHECKPOINT_KEY
@@ -60,6 +63,7 @@ def describe(model: Any) -> str:
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     """Instantiate DataModule, model, callbacks, loggers and Trainer; all config errors surface
     here, before any data is touched or any step is taken."""
+    check_config(cfg)  # (again: build() is also called on its own, by tests and notebooks)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     rank_zero_info(f"Built {describe(model)}")
@@ -84,12 +88,36 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     # A step here is one real batch; Lightning counts optimizer steps (two per batch for a GAN
     # updating D and G), so the budget is translated exactly by the model's update schedule.
     trainer_cfg["max_steps"] = model.optimizer_steps_for(max_steps) if max_steps > 0 else -1
-    trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+    if trainer_cfg.get("strategy", "auto") == "auto" and several_processes(trainer_cfg):
+        # However the user asked for several devices, DDP must suit the model: a GAN's two
+        # backward passes leave one net without gradients each time (see GenerativeModule).
+        trainer_cfg["strategy"] = model.ddp_strategy
+    try:
+        trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+    except InstantiationException as err:  # Lightning's own checks of its arguments
+        cause = err.__cause__ or err
+        if not isinstance(cause, (MisconfigurationException, ValueError, TypeError)):
+            raise
+        raise ConfigError(f"trainer: {str(cause).splitlines()[0]}") from err
     return datamodule, model, trainer
+
+
+def several_processes(trainer_cfg: dict[str, Any]) -> bool:
+    """Whether the Trainer will run more than one process (several devices or nodes)."""
+    devices = trainer_cfg.get("devices", 1)
+    nodes = trainer_cfg.get("num_nodes", 1) or 1
+    if isinstance(devices, (list, tuple)):
+        count = len(devices)
+    elif devices in (-1, "-1", "auto"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 1
+    else:
+        count = int(devices)
+    return count * int(nodes) > 1
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train one experiment; returns the final callback metrics (for sweepers)."""
+    check_config(cfg)  # every value a user can set, before anything is built or seeded
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)
     if cfg.get("num_threads"):

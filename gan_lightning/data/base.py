@@ -281,6 +281,17 @@ class BaseDataModule(pl.LightningDataModule):
             f"{type(self).__name__} must define build_splits() (see BaseDataModule)"
         )
 
+    def check_image_shape(self) -> None:
+        """``data.image_shape`` (what the nets and metrics are built for) must be the data's
+        shape; subclasses that know it without reading data call this from ``__init__``."""
+        if self.configured_image_shape is not None and tuple(
+            int(s) for s in self.configured_image_shape
+        ) != tuple(self.image_shape):
+            raise ConfigError(
+                f"data.image_shape={list(self.configured_image_shape)} does not match the "
+                f"data's shape {list(self.image_shape)}; remove the override."
+            )
+
     def check_source(self) -> None:
         """Cheap check (a few stat calls, no download, no decoding) that the data is where the
         config says; raises :class:`DataSourceError` with the actionable message.
@@ -294,13 +305,7 @@ class BaseDataModule(pl.LightningDataModule):
     # ------------------------------------------------------------------ Lightning API
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            if self.configured_image_shape is not None and tuple(
-                self.configured_image_shape
-            ) != tuple(self.image_shape):
-                raise ConfigError(
-                    f"data.image_shape={list(self.configured_image_shape)} does not match the "
-                    f"data's shape {list(self.image_shape)}; remove the override."
-                )
+            self.check_image_shape()
             self.train_set, self.val_set, self.test_set = self.build_splits()
 
     def loader(self, dataset: Dataset, train: bool) -> DataLoader:

@@ -49,6 +49,7 @@ class MNISTDataModule(BaseDataModule):
         self.digits = check_digits(digits)
         self.sources = tuple(sources)
         self.source_used: str | None = None
+        self.check_image_shape()  # (1, 28, 28) is known before any file is read
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

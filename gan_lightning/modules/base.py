@@ -94,6 +94,9 @@ def restore_rng(state: dict[str, Any], rank: int = 0) -> None:
 class GenerativeModule(pl.LightningModule):
     #: Classes a conditional model generates (labels 0..num_classes-1); 0: unconditional.
     num_classes: int = 0
+    #: The DDP strategy train.py picks when several devices are asked for with
+    #: ``strategy=auto``: plain DDP for one loss and one backward pass per step.
+    ddp_strategy: str = "ddp"
 
     def __init__(self, latent_dim: int, pixel_range: Sequence[float], prior: Any = None) -> None:
         super().__init__()

@@ -98,6 +98,10 @@ def _check_range(key: str, value: Any, low: float, high: float | None = None) ->
 class GAN(GenerativeModule):
     """Generative adversarial network trained by Goodfellow's Algorithm 1 (and variants).
 
+    Under DDP the D step leaves G without gradients and the G step leaves D without them
+    (toggle_optimizer), so the reducer must look for unused parameters:
+    ``ddp_find_unused_parameters_true`` (chosen for any multi-device run).
+
     Args:
         generator: maps z (N, latent_dim) [and labels (N,)] to images (N, *image_shape).
         discriminator: maps images [and labels] to logits (N,); ``extract``/``head``/
@@ -120,6 +124,8 @@ class GAN(GenerativeModule):
         grad_clip: max gradient norm per net (``None``: no clipping).
         on_nan: ``stop`` or ``skip_batch`` when a loss or gradient is not finite.
     """
+
+    ddp_strategy = "ddp_find_unused_parameters_true"
 
     def __init__(
         self,

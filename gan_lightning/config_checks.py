@@ -1,0 +1,217 @@
+"""Every config value a user can set, checked before anything is built or any data touched.
+
+Hydra hands the classes whatever the command line said: ``data.batch_size=abc`` arrives as the
+string ``'abc'`` and fails deep inside a DataLoader, ``trainer.precision=bogus`` inside
+Lightning, ``model.latent_dim=0`` inside ``torch.randn``. :func:`check_config` walks the
+composed config first and checks each value against the *type hints of the class it will be
+passed to* (every ``_target_`` node, the Trainer included): one rule for every class, current
+and future, instead of a check per key. Then the combinations no single class can see (a
+strategy for several devices, more devices than exist). Every failure is a one-line
+:class:`ConfigError` naming the key, the value and what it must be.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import os
+import types
+import typing
+from functools import cache
+from typing import Any
+
+import torch
+from hydra.utils import get_object
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from gan_lightning.errors import ConfigError
+
+#: Top-level keys of conf/config.yaml and what they must be.
+TOP_LEVEL: dict[str, Any] = {
+    "task_name": str,
+    "seed": int | None,
+    "resume": typing.Literal["auto"] | None,
+    "ckpt_path": str | None,
+    "optimized_metric": str | None,
+    "num_threads": int | None,
+    "matmul_precision": typing.Literal["highest", "high", "medium"] | None,
+}
+#: Config groups whose nodes are built from ``_target_`` (lists of targets for the rest).
+TARGET_NODES = ("data", "model", "metrics", "trainer")
+TARGET_GROUPS = ("callbacks", "logger")
+
+
+# --------------------------------------------------------------------------- type hints
+def _signature_of(function: Any) -> inspect.Signature:
+    try:
+        return inspect.signature(function, eval_str=True)
+    except (NameError, TypeError, ValueError):
+        return inspect.signature(function)
+
+
+@cache
+def _parameters(target: str) -> tuple[dict[str, Any], bool]:
+    """``({name: annotation}, takes arbitrary keywords)`` of what ``target`` is called with.
+
+    A class whose ``__init__`` passes ``**kwargs`` on (``MNISTDataModule`` to
+    ``BaseDataModule``) contributes its base classes' parameters too."""
+    obj = get_object(target)
+    functions = (
+        [c.__dict__["__init__"] for c in obj.__mro__ if "__init__" in c.__dict__]
+        if isinstance(obj, type)
+        else [obj]
+    )
+    params: dict[str, Any] = {}
+    for function in functions:
+        passes_on = False
+        for name, param in _signature_of(function).parameters.items():
+            if param.kind is inspect.Parameter.VAR_KEYWORD:
+                passes_on = True
+            elif name != "self" and param.kind is not inspect.Parameter.VAR_POSITIONAL:
+                params.setdefault(name, param.annotation)
+        if not passes_on:
+            return params, False
+    return params, True
+
+
+def _describe(annotation: Any) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if annotation in names:
+        return names[annotation]
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        parts = [_describe(a) for a in typing.get_args(annotation) if a is not type(None)]
+        parts = [p for p in parts if p]
+        tail = " or null" if type(None) in typing.get_args(annotation) else ""
+        return " or ".join(dict.fromkeys(parts)) + tail
+    if origin in (list, tuple, collections.abc.Sequence):
+        return "a list"
+    if origin in (dict, collections.abc.Mapping) or annotation in (dict, collections.abc.Mapping):
+        return "a mapping"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def matches(value: Any, annotation: Any) -> bool:
+    """Whether a config value can be passed where ``annotation`` is expected (unknown or
+    object annotations accept anything: only what a config can get wrong is checked)."""
+    if annotation in (inspect.Parameter.empty, Any, object):
+        return True
+    if value is None or annotation is type(None):
+        return value is None and (
+            annotation is type(None) or type(None) in typing.get_args(annotation)
+        )
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, a) for a in args)
+    if origin in (list, tuple, collections.abc.Sequence):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, ListConfig)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(map(matches, value, args))
+        item = args[0] if args else Any
+        return all(matches(v, item) for v in value)
+    if origin in (dict, collections.abc.Mapping) or annotation in (dict, collections.abc.Mapping):
+        return isinstance(value, (dict, DictConfig))
+    return True  # classes (nets, modules, accelerators ...): built from nodes, checked there
+
+
+def check_node(node: Any, key: str) -> None:
+    """Check a ``_target_`` node's keys and values against its class, recursively."""
+    if not isinstance(node, (dict, DictConfig)) or "_target_" not in node:
+        return
+    target = str(node["_target_"])
+    try:
+        params, var_kwargs = _parameters(target)
+    except Exception as err:  # noqa: BLE001 - an unimportable target
+        raise ConfigError(f"{key}._target_={target!r} cannot be imported ({err}).") from err
+    for name, value in node.items():
+        name = str(name)
+        if name.startswith("_") and name.endswith("_"):
+            continue
+        if isinstance(value, (dict, DictConfig)) and "_target_" in value:
+            check_node(value, f"{key}.{name}")
+            continue
+        if isinstance(value, (list, ListConfig)):
+            for index, item in enumerate(value):
+                check_node(item, f"{key}.{name}[{index}]")
+        if name not in params:
+            if var_kwargs:
+                continue
+            raise ConfigError(
+                f"{key}.{name} is not an option of {target.rsplit('.', 1)[-1]}; options: "
+                f"{', '.join(sorted(params))}."
+            )
+        annotation = params[name]
+        if not matches(value, annotation):
+            raise ConfigError(
+                f"{key}.{name}={value!r} must be {_describe(annotation)}; fix it on the command "
+                f"line (e.g. {key}.{name}=...) or in the config file."
+            )
+
+
+# --------------------------------------------------------------------------- combinations
+def _device_count(accelerator: str) -> int:
+    if accelerator in ("gpu", "cuda"):
+        return torch.cuda.device_count()
+    if accelerator == "cpu":
+        return os.cpu_count() or 1
+    return torch.cuda.device_count() or (os.cpu_count() or 1)  # auto
+
+
+def check_trainer(trainer: dict[str, Any]) -> None:
+    """Device counts and strategies that cannot work together."""
+    accelerator = str(trainer.get("accelerator", "auto"))
+    devices = trainer.get("devices", "auto")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} but this machine has no CUDA GPU; use "
+            "trainer=cpu (or trainer.accelerator=cpu)."
+        )
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        available = _device_count(accelerator)
+        if devices == 0 or devices < -1:
+            raise ConfigError(f"trainer.devices={devices} must be >= 1, -1 (all) or auto.")
+        if devices > available:
+            kind = "CPU cores" if accelerator == "cpu" or not torch.cuda.is_available() else "GPUs"
+            raise ConfigError(
+                f"trainer.devices={devices} but this machine has {available} {kind}; use at "
+                f"most trainer.devices={available}."
+            )
+    strategy = str(trainer.get("strategy", "auto"))
+    nodes = trainer.get("num_nodes", 1)
+    if "ddp" in strategy and devices == 1 and nodes in (1, None):
+        raise ConfigError(
+            f"trainer.strategy={strategy} with trainer.devices=1 on one node: DDP needs several "
+            "processes; set trainer.devices=N (e.g. trainer=ddp trainer.devices=2) or drop the "
+            "strategy."
+        )
+
+
+def check_config(cfg: DictConfig) -> None:
+    """All checks, in the order a user would fix them; raises :class:`ConfigError`."""
+    for key, annotation in TOP_LEVEL.items():
+        if key in cfg and not matches(cfg[key], annotation):
+            raise ConfigError(f"{key}={cfg[key]!r} must be {_describe(annotation)}.")
+    if cfg.get("num_threads") is not None and cfg.num_threads < 1:
+        raise ConfigError(f"num_threads={cfg.num_threads} must be >= 1 (or null).")
+    for key in TARGET_NODES:
+        if cfg.get(key) is not None:
+            check_node(cfg[key], key)
+    for group in TARGET_GROUPS:
+        for name, node in (cfg.get(group) or {}).items():
+            check_node(node, f"{group}.{name}")
+    if cfg.get("trainer") is not None:
+        check_trainer(OmegaConf.to_container(cfg.trainer, resolve=True))
