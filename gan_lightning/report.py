@@ -136,6 +136,13 @@ def split_overrides(jobs: Sequence[Job]) -> tuple[list[str], list[str]]:
     return varying, common
 
 
+def columns(jobs: Sequence[Job], labels: Mapping[str, str]) -> list[str]:
+    """The varying override keys in table order: labelled keys first, in the labels' order
+    (e.g. seed 003's "G BN", "D BN"), then the others as first seen."""
+    varying, _ = split_overrides(jobs)
+    return [k for k in labels if k in varying] + [k for k in varying if k not in labels]
+
+
 def headline_metrics(jobs: Sequence[Job]) -> list[tuple[str, str]]:
     """``[(metric, column name)]``: FID/KID/IS if any job scored them, else validation losses."""
     names: list[str] = []
@@ -220,9 +227,8 @@ def markdown_table(
 ) -> str:
     """The report as Markdown: a title line, the shared overrides, one table row per job."""
     labels = dict(labels or {})
-    varying, common = split_overrides(jobs)
-    # Labelled keys first, in the labels' order (e.g. seed 003's "G BN", "D BN"), then the rest.
-    varying = [k for k in labels if k in varying] + [k for k in varying if k not in labels]
+    _, common = split_overrides(jobs)
+    varying = columns(jobs, labels)
     metrics = headline_metrics(jobs)
     header = ["job", *(labels.get(k, k) for k in varying)]
     for _, label in metrics:
@@ -278,7 +284,7 @@ def plot(jobs: Sequence[Job], path: Path, labels: Mapping[str, str] | None = Non
     if not metrics:
         return None
     labels = dict(labels or {})
-    varying, _ = split_overrides(jobs)
+    varying = columns(jobs, labels)
     fig, axes = new_figure(len(metrics), (6.0, 4.0), 100)
     for ax, (name, label) in zip(axes, metrics, strict=True):
         for index, job in enumerate(jobs):
