@@ -109,3 +109,13 @@ def _device_of(map_location: Any) -> torch.device | None:
     if isinstance(map_location, (str, torch.device)):
         return torch.device(map_location)
     return None
+
+
+def use_ema(module: Any, ema: bool | None) -> None:
+    """Sample from the EMA generator (``True``), the raw one (``False``) or as the model was
+    trained (``None``); the CLIs' ``ema=`` key."""
+    if ema is None:
+        return
+    if ema and getattr(module, "generator_ema", None) is None:
+        raise ConfigError("ema=true but this checkpoint has no EMA generator (ema_decay=null).")
+    module.sample_with_ema = bool(ema)

@@ -93,12 +93,16 @@ def hydra_quote(value: str) -> str:
     return "'" + escaped.replace("'", "\\'") + "'"
 
 
-def hydra_cli(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[..., int]]:
+def hydra_cli(
+    config_name: str, prepare_argv: Callable[[list[str]], list[str]] | None = None
+) -> Callable[[Callable[[DictConfig], Any]], Callable[..., int]]:
     """Turn ``task(cfg)`` into a console-script ``main(argv=None) -> exit code``: a Hydra app
     on ``conf/<config_name>.yaml`` with the project's error handling and ``group=null``.
 
     ``main()`` reads ``sys.argv`` like any console script; ``main(["key=value", ...])`` runs
     the same app on those arguments (tests, notebooks) and returns its exit code.
+    ``prepare_argv`` may rewrite the arguments before Hydra sees them (``resume=auto`` picks
+    the run directory that way); its user errors are reported like the task's.
     """
 
     def decorate(task: Callable[[DictConfig], Any]) -> Callable[..., int]:
@@ -108,8 +112,14 @@ def hydra_cli(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Calla
 
         @functools.wraps(task)
         def main(argv: list[str] | None = None) -> int:
-            args = sys.argv[1:] if argv is None else list(argv)
-            sys.argv = [sys.argv[0], *null_group_overrides(args)]
+            args = null_group_overrides(sys.argv[1:] if argv is None else list(argv))
+            try:
+                if prepare_argv is not None:
+                    args = prepare_argv(args)
+            except (ConfigError, DataSourceError) as err:
+                print(f"\nError: {err}", file=sys.stderr)
+                return USER_ERROR_EXIT
+            sys.argv = [sys.argv[0], *args]
             try:
                 app()
             except SystemExit as done:  # --help, Hydra's own errors, report_user_errors

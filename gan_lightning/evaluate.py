@@ -27,7 +27,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_lightning.checkpoints import load_module, read_checkpoint
+from gan_lightning.checkpoints import load_module, read_checkpoint, use_ema
 from gan_lightning.cli import hydra_cli, resolve_device
 from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_KEY
@@ -50,6 +50,7 @@ class EvaluateArgs:
     device: str = "auto"
     output: str | None = None
     data_dir: str | None = None
+    ema: bool | None = None
 
 
 def check_args(cfg: DictConfig) -> EvaluateArgs:
@@ -59,6 +60,8 @@ def check_args(cfg: DictConfig) -> EvaluateArgs:
         value = getattr(args, key)
         if value is not None and not isinstance(value, str):
             setattr(args, key, str(value))
+    if args.ema is not None and not isinstance(args.ema, bool):
+        raise ConfigError(f"ema={args.ema!r} must be true, false or null.")
     if (args.ckpt is None) == (args.baseline is None):
         raise ConfigError(
             "pass exactly one of ckpt=<path> or baseline=train (see gan-evaluate --help)."
@@ -284,6 +287,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
     rows = []
     for info in infos:
         module, _ = load_module(info["path"], map_location=device)
+        use_ema(module, args.ema)
         start = time.perf_counter()
         scores = metrics.score(module, datamodule)
         rows.append(

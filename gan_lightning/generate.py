@@ -20,7 +20,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torchvision.utils import make_grid, save_image
 
-from gan_lightning.checkpoints import load_module
+from gan_lightning.checkpoints import load_module, use_ema
 from gan_lightning.cli import hydra_cli, resolve_device
 from gan_lightning.errors import ConfigError
 from gan_lightning.utils.latents import check_method, default_methods, interpolate, truncate_
@@ -118,10 +118,7 @@ def run(cfg: GenerateConfig) -> list[Path]:
     """Generate and write; returns the files written."""
     device = resolve_device(cfg.device)
     module, config = load_module(cfg.ckpt, map_location=device)
-    if cfg.ema is not None:
-        if getattr(module, "generator_ema", None) is None and cfg.ema:
-            raise ConfigError("ema=true but this checkpoint has no EMA generator (ema_decay=null).")
-        module.sample_with_ema = bool(cfg.ema)
+    use_ema(module, cfg.ema)
     model_name = str(config.get("model", {}).get("_target_", type(module).__name__))
     if cfg.interpolate:
         method = cfg.method

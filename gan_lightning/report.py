@@ -357,15 +357,16 @@ class SweepReport(Callback):
 
 
 # ---------------------------------------------------------------------------- gan-report
-def _positional_sweep_dir(args: list[str]) -> list[str]:
+def positional_sweep_dir(args: list[str]) -> list[str]:
     """``gan-report <dir>`` -> ``gan-report sweep_dir=<dir>`` (a first argument without ``=``)."""
     if args and "=" not in args[0] and not args[0].startswith("-"):
         return [f"sweep_dir={hydra_quote(args[0])}", *args[1:]]
     return args
 
 
-@hydra_cli("report")
-def _app(cfg: DictConfig) -> None:
+@hydra_cli("report", prepare_argv=positional_sweep_dir)
+def main(cfg: DictConfig) -> None:
+    """``gan-report <sweep dir>`` / ``gan-report sweep_dir=<dir>``: rebuild a sweep's report."""
     if not cfg.sweep_dir:
         raise ConfigError(
             "sweep_dir=null: pass a multirun directory, e.g. gan-report logs/train/multiruns/<date>."
@@ -386,12 +387,6 @@ def _app(cfg: DictConfig) -> None:
     print(
         f"wrote {report.markdown_path}, {report.csv}" + (f", {report.plot}" if report.plot else "")
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``gan-report <sweep dir>`` / ``gan-report sweep_dir=<dir>``: rebuild a sweep's report."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    return _app(_positional_sweep_dir(args))
 
 
 if __name__ == "__main__":

@@ -13,13 +13,16 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_info
 
+from gan_lightning.checkpoints import read_checkpoint
 from gan_lightning.cli import CONFIG_DIR, hydra_cli
 from gan_lightning.distributed import ddp_job
 from gan_lightning.errors import ConfigError
 from gan_lightning.loggers import finish_loggers, log_run_config
+from gan_lightning.modules.base import CHECKPOINT_KEY
+from gan_lightning.resume import resume_argv, resume_checkpoint, wandb_run_id
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +97,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
         torch.set_num_threads(int(cfg.num_threads))
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise ConfigError(
-            f"ckpt_path={ckpt_path} does not exist; pass a .ckpt of a previous run, e.g. "
-            "ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt"
-        )
+    ckpt_path = resume_checkpoint(cfg)
+    if ckpt_path is not None:
+        prepare_resume(cfg, ckpt_path)
+    elif cfg.get("resume"):
+        rank_zero_info("resume=auto: no checkpoint in this run directory yet; starting fresh.")
     datamodule, model, trainer = build(cfg)
     log_run_config(trainer, cfg)  # resolved config + run dir + git commit to every logger
     success = False
@@ -119,6 +121,27 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def prepare_resume(cfg: DictConfig, ckpt_path: str) -> None:
+    """Check the checkpoint before anything is built (safe to load, ours, the same model
+    class), point the W&B logger at the run it continues, and say where training resumes."""
+    checkpoint = read_checkpoint(ckpt_path)
+    state = checkpoint[CHECKPOINT_KEY]
+    saved = state["config"]["model"].get("_target_")
+    if saved != cfg.model.get("_target_"):
+        raise ConfigError(
+            f"{ckpt_path} holds a {saved} but model._target_={cfg.model.get('_target_')}; "
+            "resume with the model config it was trained with (same model=... and experiment=)."
+        )
+    run_id = wandb_run_id(checkpoint)
+    if run_id and cfg.get("logger") and cfg.logger.get("wandb") is not None:
+        with open_dict(cfg):
+            cfg.logger.wandb.id = run_id  # continue the same W&B run, not a new one
+    rank_zero_info(
+        f"Resuming from {ckpt_path}: batch {state.get('batches_seen', '?')} (epoch "
+        f"{checkpoint.get('epoch', '?')}), trained so far in {Path(ckpt_path).parent.parent}."
+    )
+
+
 def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
     name = cfg.get("optimized_metric")
     if not name:
@@ -130,7 +153,7 @@ def optimized_metric(cfg: DictConfig, metrics: dict[str, float]) -> float | None
     return metrics[name]
 
 
-@hydra_cli("config")
+@hydra_cli("config", prepare_argv=lambda argv: resume_argv(argv, CONFIG_DIR))
 def main(cfg: DictConfig) -> float | None:
     """``python train.py`` / ``gan-train``: train, and return the monitored metric (sweepers)."""
     return optimized_metric(cfg, run(cfg))

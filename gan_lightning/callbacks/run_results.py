@@ -13,7 +13,8 @@ run id), so every run writes them itself, logger or not:
      "wandb": {"run_id": "a1b2c3d4", "dir": ".../wandb/offline-run-..."}, "hydra": {...}}
 
 It is rewritten after every validation (``status: running``), so a stopped or crashed job
-still reports its last scores; ``status`` ends as ``finished`` or ``failed``.
+still reports its last scores; ``status`` ends as ``finished`` or ``failed``. The history and
+the wall time so far travel in the checkpoints, so a resumed run reports the whole run.
 """
 
 from __future__ import annotations
@@ -72,8 +73,19 @@ class RunResults(pl.Callback):
         # Wall time from building the run (data, model, loggers) to the end of training.
         self._start = time.monotonic()
         self.started_at = datetime.now().astimezone().isoformat(timespec="seconds")
+        self._before = 0.0  # wall time of the run before it was resumed from a checkpoint
         self.history: list[dict[str, Any]] = []
         self._seen: dict[str, Any] = {}  # metric -> the tensor object last recorded
+
+    def elapsed(self) -> float:
+        return self._before + time.monotonic() - self._start
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history, "wall_time_s": self.elapsed()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
+        self._before = float(state_dict.get("wall_time_s", 0.0))
 
     def _record(self, trainer: pl.Trainer, pl_module: Any) -> None:
         """The ``val/*`` scalars computed by this validation (an unchanged tensor object in
@@ -99,7 +111,7 @@ class RunResults(pl.Callback):
         return {
             "status": status,
             "started_at": self.started_at,
-            "wall_time_s": round(time.monotonic() - self._start, 3),
+            "wall_time_s": round(self.elapsed(), 3),
             "steps": int(getattr(pl_module, "batches_seen", trainer.global_step)),
             "global_step": int(trainer.global_step),
             "final": final,

@@ -23,13 +23,64 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from gan_lightning.data.sources.files import check_images, check_verify_options
 from gan_lightning.errors import ConfigError, DataSourceError
 from gan_lightning.utils.pixels import as_pixel_range, uint8_to_range
 
 log = logging.getLogger(__name__)
+
+
+class ResumableSampler(DistributedSampler):
+    """The training order: shuffled by ``seed + epoch`` (the same in every run, and after a
+    resume), split across DDP ranks, and able to start an epoch in the middle.
+
+    A ``DistributedSampler`` with one replica when there is no process group, so Lightning
+    keeps it as it is under DDP instead of wrapping it.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int = 0, shuffle: bool = True) -> None:
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        super().__init__(
+            dataset,
+            num_replicas=torch.distributed.get_world_size() if distributed else 1,
+            rank=torch.distributed.get_rank() if distributed else 0,
+            shuffle=shuffle,
+            seed=int(seed),
+        )
+        self._resume: tuple[int, int] | None = None
+
+    def resume_at(self, epoch: int, skip: int) -> None:
+        """Start ``epoch`` at its ``skip``-th sample of this rank (once)."""
+        self._resume = (int(epoch), int(skip))
+
+    def __iter__(self):
+        indices = list(super().__iter__())
+        if self._resume is not None and self._resume[0] == self.epoch:
+            indices = indices[self._resume[1] :]
+        self._resume = None
+        return iter(indices)
+
+
+class ResumableDataLoader(DataLoader):
+    """A training DataLoader that Lightning checkpoints mid-epoch (the ``state_dict`` /
+    ``load_state_dict`` protocol it looks for), so a resumed run continues with the next batch
+    instead of the start of the epoch.
+
+    The position saved is how many batches the training loop has *processed* this epoch
+    (``position_fn``, from the Trainer), not how many this loader has yielded: Lightning
+    fetches one batch ahead.
+    """
+
+    position_fn: Any = None
+
+    def state_dict(self) -> dict[str, int]:
+        position = int(self.position_fn()) if self.position_fn is not None else 0
+        return {"epoch": int(self.sampler.epoch), "batches": position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.resume_at(state["epoch"], state["batches"] * int(self.batch_size))
 
 
 def passthrough_collate(batch: Any) -> Any:
@@ -252,7 +303,9 @@ class BaseDataModule(pl.LightningDataModule):
                 )
             self.train_set, self.val_set, self.test_set = self.build_splits()
 
-    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+    def loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        """The DataLoader of a split: training shuffles resumably and drops the last partial
+        batch; evaluation keeps order and every image."""
         kwargs: dict[str, Any] = {}
         if self.in_memory:
             kwargs["collate_fn"] = passthrough_collate
@@ -262,16 +315,28 @@ class BaseDataModule(pl.LightningDataModule):
             kwargs["persistent_workers"] = self.persistent_workers
             if self.prefetch_factor is not None:
                 kwargs["prefetch_factor"] = self.prefetch_factor
-        return DataLoader(
+        # Pinned host memory only helps (and only exists) with a CUDA device.
+        kwargs["pin_memory"] = self.pin_memory and torch.cuda.is_available()
+        if not train:
+            return DataLoader(
+                dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers, **kwargs
+            )
+        loader = ResumableDataLoader(
             dataset,
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            drop_last=train,  # BatchNorm in G/D cannot take a last batch of one sample
+            batch_size=self.batch_size,
+            sampler=ResumableSampler(dataset, seed=self.seed),
+            drop_last=True,  # BatchNorm in G/D cannot take a last batch of one sample
             num_workers=self.num_workers,
-            # Pinned host memory only helps (and only exists) with a CUDA device.
-            pin_memory=self.pin_memory and torch.cuda.is_available(),
             **kwargs,
         )
+        loader.position_fn = self._batches_processed
+        return loader
+
+    def _batches_processed(self) -> int:
+        """Training batches done in the current epoch (0 outside a Trainer)."""
+        if self.trainer is None:
+            return 0
+        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
     def train_dataloader(self) -> DataLoader:
         self.setup("fit")
@@ -280,15 +345,15 @@ class BaseDataModule(pl.LightningDataModule):
                 f"The training set has {len(self.train_set)} samples, fewer than "
                 f"data.batch_size={self.batch_size}; lower the batch size or widen the subset."
             )
-        return self._loader(self.train_set, train=True)
+        return self.loader(self.train_set, train=True)
 
     def val_dataloader(self) -> DataLoader:
         self.setup("validate")
-        return self._loader(self.val_set, train=False)
+        return self.loader(self.val_set, train=False)
 
     def test_dataloader(self) -> DataLoader:
         self.setup("test")
-        return self._loader(self.test_set, train=False)
+        return self.loader(self.test_set, train=False)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         images, labels = batch

@@ -52,8 +52,8 @@ def real_batches(
     indices = real_indices(len(dataset), int(num), seed)
     mine = indices[shard(len(indices), rank, world_size)].tolist()
     subset = Subset(dataset, mine)
-    if hasattr(datamodule, "_loader"):  # BaseDataModule: its collate, workers and eval batch size
-        loader = datamodule._loader(subset, train=False)
+    if hasattr(datamodule, "loader"):  # BaseDataModule: its collate, workers and eval batch size
+        loader = datamodule.loader(subset, train=False)
     else:
         loader = DataLoader(subset, batch_size=256, shuffle=False)
 

@@ -18,9 +18,11 @@ The contract (used by sample grids, metrics, the generate/evaluate CLIs):
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -46,6 +48,49 @@ def check_optimizer(key: str, factory: OptimizerFactory) -> None:
         raise ConfigError(f"model.{key}.lr must be > 0; got {lr}.")
 
 
+def capture_rng(module: pl.LightningModule | None = None) -> dict[str, Any]:
+    """Every random stream training draws from, as tensors and plain containers (so the
+    checkpoint still loads with ``weights_only=True``): torch (per DDP rank), CUDA, numpy,
+    Python."""
+    torch_state = torch.get_rng_state()
+    trainer = getattr(module, "_trainer", None)
+    if trainer is not None and trainer.world_size > 1:
+        torch_state = module.all_gather(torch_state).cpu()  # (world_size, n): one per rank
+    keys, position, has_gauss, cached = np.random.get_state()[1:]
+    version, mt_state, gauss_next = random.getstate()
+    return {
+        "torch": torch_state,
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": [int(version), [int(v) for v in mt_state], gauss_next],
+    }
+
+
+def restore_rng(state: dict[str, Any], rank: int = 0) -> None:
+    """Set every random stream to what :func:`capture_rng` saved (this rank's, under DDP)."""
+    torch_state = state["torch"]
+    torch.set_rng_state(torch_state[rank] if torch_state.dim() == 2 else torch_state)
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            "MT19937",
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    version, mt_state, gauss_next = state["python"]
+    random.setstate((version, tuple(mt_state), gauss_next))
+
+
 class GenerativeModule(pl.LightningModule):
     #: Classes a conditional model generates (labels 0..num_classes-1); 0: unconditional.
     num_classes: int = 0
@@ -59,6 +104,7 @@ class GenerativeModule(pl.LightningModule):
         self.run_config: dict | None = None
         #: Real batches trained on so far (the project's unit of "step"); checkpointed.
         self.batches_seen = 0
+        self._rng_to_restore: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ sampling contract
     def sample_latent(
@@ -143,13 +189,28 @@ class GenerativeModule(pl.LightningModule):
                 batch_size=batch_size,
             )  # fmt: skip
 
+    # ------------------------------------------------------------------ randomness
+    def on_fit_start(self) -> None:
+        """Under DDP every rank was seeded alike; give each its own noise stream (deterministic
+        in the seed), or every rank would train on the same latents."""
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # After a resume, the random streams continue exactly where the checkpoint left them:
+        # restored here, after the sanity check and the data loader setup that used them.
+        if self._rng_to_restore is not None:
+            restore_rng(self._rng_to_restore, self.global_rank)
+            self._rng_to_restore = None
+
     # ------------------------------------------------------------------ checkpoints
     def extra_checkpoint_state(self) -> dict[str, Any]:
         """What a subclass keeps in ``checkpoint["gan_lightning"]`` besides the run config."""
-        return {"batches_seen": self.batches_seen}
+        return {"batches_seen": self.batches_seen, "rng": capture_rng(self)}
 
     def load_extra_checkpoint_state(self, state: dict[str, Any]) -> None:
         self.batches_seen = int(state.get("batches_seen", 0))
+        self._rng_to_restore = state.get("rng")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         bad = [name for name, value in checkpoint["state_dict"].items()
@@ -162,10 +223,23 @@ class GenerativeModule(pl.LightningModule):
         checkpoint[CHECKPOINT_KEY] = {
             "version": __version__,
             "format": CHECKPOINT_FORMAT,
+            "wandb_run_id": self._wandb_run_id(),
             "config": self.run_config,
             "module": type(self).__module__ + "." + type(self).__qualname__,
             **self.extra_checkpoint_state(),
         }
+
+    def _wandb_run_id(self) -> str | None:
+        """The id of the W&B run this training logs to (resume=auto continues it)."""
+        from pytorch_lightning.loggers import WandbLogger
+
+        from gan_lightning.compat import wandb_started_run
+
+        for logger in getattr(self._trainer, "loggers", None) or []:
+            run = wandb_started_run(logger) if isinstance(logger, WandbLogger) else None
+            if run is not None and getattr(run, "id", None):
+                return str(run.id)
+        return None
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(CHECKPOINT_KEY)

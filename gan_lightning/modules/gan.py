@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from gan_lightning.augment import check_policy, diff_augment
 from gan_lightning.errors import ConfigError, NonFiniteError
@@ -50,6 +50,28 @@ from gan_lightning.utils.pixels import activation_can_produce
 log = logging.getLogger(__name__)
 
 NAN_POLICIES = ("stop", "skip_batch")
+
+
+def ema_with_warmup(decay: float):
+    """``AveragedModel``'s update for an EMA whose decay warms up as ``min(decay, (1 + n) /
+    (10 + n))`` over the n updates so far (as TensorFlow's ExponentialMovingAverage does).
+
+    With a fixed 0.999 the average of a short run still holds 0.999^n of the random initial
+    weights (30% after 1200 updates) and samples from it are noise; the warm-up forgets the
+    first generators quickly and reaches ``decay`` after about 10 / (1 - decay) updates.
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        count = float(n)
+        step = min(decay, (1.0 + count) / (10.0 + count))
+        if torch.is_floating_point(averaged[0]):
+            torch._foreach_lerp_(averaged, current, 1.0 - step)
+        else:  # integer buffers (BatchNorm's num_batches_tracked): keep the newest count
+            for target, source in zip(averaged, current, strict=True):
+                target.copy_(source)
+
+    return update
 
 
 def _check_label_range(name: str, value: Sequence[float]) -> tuple[float, float]:
@@ -175,7 +197,7 @@ class GAN(GenerativeModule):
         if ema_decay is not None:
             decay = _check_range("ema_decay", ema_decay, 0.0, 1.0)
             self.generator_ema = AveragedModel(
-                generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True
+                generator, multi_avg_fn=ema_with_warmup(decay), use_buffers=True
             )
             self.generator_ema.requires_grad_(False)  # never optimised; DDP must ignore it
 

@@ -27,7 +27,7 @@ class ScoredEveryOtherEpoch(ScriptedGAN):
             self.log_dict({"val/fid_fake": 100.0 - 10 * epoch, "val/is_fake": 1.0 + epoch})
 
 
-def fit(module, path, epochs=3):
+def fit(module, path, epochs=3, ckpt_path=None, save=None):
     trainer = pl.Trainer(
         max_epochs=epochs,
         limit_train_batches=4,
@@ -39,7 +39,9 @@ def fit(module, path, epochs=3):
         accelerator="cpu",
         callbacks=[RunResults(str(path))],
     )
-    trainer.fit(module)
+    trainer.fit(module, ckpt_path=ckpt_path)
+    if save is not None:
+        trainer.save_checkpoint(save)
     return json.loads(path.read_text())
 
 
@@ -74,3 +76,13 @@ def test_best_ignores_nan_and_spreads():
         {"metrics": {"val/fid_x": 60.0, "val/classes_covered_x": 9.0}},
     ]
     assert best_values(history) == {"val/fid_x": 50.0, "val/classes_covered_x": 9.0}
+
+
+def test_a_resumed_run_reports_the_whole_run(tmp_path):
+    path, ckpt = tmp_path / "results.json", tmp_path / "last.ckpt"
+    first = fit(ScoredEveryOtherEpoch(), path, epochs=2, save=ckpt)
+    resumed = fit(ScoredEveryOtherEpoch(), path, epochs=3, ckpt_path=str(ckpt))
+    assert [e["epoch"] for e in resumed["history"]] == [0, 1, 2]
+    assert resumed["history"][:2] == first["history"]
+    assert resumed["best"]["val/fid_fake"] == 80.0
+    assert resumed["wall_time_s"] > first["wall_time_s"]

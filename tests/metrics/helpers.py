@@ -64,7 +64,7 @@ class TinyDataModule:
         labels = torch.zeros(n, dtype=torch.long)
         self.train_set = self.val_set = self.test_set = TensorImageDataset(images, labels)
 
-    def _loader(self, dataset, train: bool):
+    def loader(self, dataset, train: bool):
         return torch.utils.data.DataLoader(
             dataset, batch_size=128, shuffle=False, collate_fn=passthrough_collate
         )

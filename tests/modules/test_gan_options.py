@@ -47,16 +47,18 @@ class AfterBatch(pl.Callback):
 
 @pytest.mark.parametrize("start", [0, 3])
 def test_ema_follows_the_recursion_and_copies_before_its_start(start):
-    decay = 0.8
+    decay = 0.3  # small enough for the warm-up to reach it within the test
     model = tiny_gan(ema_decay=decay, ema_start=start)
     after = AfterBatch()
     fit(model, 6, after)
-    expected = None
+    expected, n = None, 0
     for batch, weights in enumerate(after.weights):
         if expected is None or batch < start:
-            expected = [w.clone() for w in weights]
+            expected, n = [w.clone() for w in weights], 1  # a copy: the first update
         else:
-            expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights, strict=True)]
+            d = min(decay, (1 + n) / (10 + n))  # the warm-up, then the decay
+            expected = [d * e + (1 - d) * w for e, w in zip(expected, weights, strict=True)]
+            n += 1
     averaged = list(model.generator_ema.module.parameters())
     for got, want in zip(averaged, expected, strict=True):
         torch.testing.assert_close(got, want)

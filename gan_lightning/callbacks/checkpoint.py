@@ -1,0 +1,141 @@
+"""Checkpoints that never lose work: periodic ``last.ckpt`` in real batches, a checkpoint on
+preemption signals, and atomic writes.
+
+* :class:`ModelCheckpoint` is Lightning's, with ``every_n_train_steps`` counted in real batches
+  (the project's step unit; Lightning counts optimizer steps, of which a GAN makes two per
+  batch) writing ``last.ckpt``, so a kill loses at most that many batches. On SIGTERM or
+  SIGUSR1 (a scheduler's preemption notice, ``kill``, Ctrl-\\ of a job) it writes
+  ``last.ckpt`` after the current batch and stops the process with exit code 128 + signal;
+  ``python train.py ... resume=auto`` continues from it at the next batch. Under SLURM with
+  Lightning's auto-requeue, SIGUSR1 stays Lightning's (it saves and requeues the job).
+* :class:`AtomicCheckpointIO` (a Trainer plugin) writes every checkpoint to a temporary file in
+  the same directory, fsyncs it and renames it over the old one: a process killed while saving
+  leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.callbacks import ModelCheckpoint as LightningModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from gan_lightning.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` to ``.<name>.tmp-<pid>`` next to the target, fsync, rename over it."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)  # atomic on POSIX: readers see the old or the new file
+        finally:
+            tmp.unlink(missing_ok=True)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a power cut
+        finally:
+            os.close(directory)
+
+
+#: Signals that mean "save and stop" (SIGTERM: preemption, `kill`; SIGUSR1: schedulers'
+#: advance notice, e.g. `sbatch --signal=USR1@60`).
+PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class ModelCheckpoint(LightningModelCheckpoint):
+    """Lightning's ModelCheckpoint, with ``every_n_train_steps`` in real batches (written to
+    ``last.ckpt``) and a checkpoint on SIGTERM/SIGUSR1 before the process stops."""
+
+    def __init__(self, *args: Any, every_n_train_steps: int | None = None, **kwargs: Any) -> None:
+        if every_n_train_steps is not None and int(every_n_train_steps) < 0:
+            raise ConfigError(
+                f"callbacks.model_checkpoint.every_n_train_steps={every_n_train_steps} must be "
+                ">= 0 (real batches between last.ckpt saves; 0 or null: only at epoch ends)."
+            )
+        super().__init__(*args, **kwargs)
+        self.every_n_batches = int(every_n_train_steps or 0)
+        self._signal: int | None = None
+        self._saved_at: int | None = None
+
+    @property
+    def last_path(self) -> Path:
+        return Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+
+    def save_last(self, trainer: pl.Trainer, why: str) -> Path:
+        """Write ``last.ckpt`` now (every rank takes part; rank 0 writes)."""
+        path = self.last_path
+        trainer.save_checkpoint(path)
+        self.last_model_path = str(path)
+        self._saved_at = int(trainer.lightning_module.batches_seen)
+        rank_zero_info(f"Saved {path} ({why}, batch {self._saved_at})")
+        return path
+
+    # ------------------------------------------------------------------ signals
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Registered here, after Lightning's own handlers: under SLURM auto-requeue SIGUSR1 is
+        # Lightning's (save + requeue) and stays so; SIGTERM only sets trainer.received_sigterm.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGUSR1, self._note_signal)
+
+    def _note_signal(self, signum: int, frame: Any) -> None:
+        self._signal = signum
+
+    def _requested_stop(self, trainer: pl.Trainer) -> int | None:
+        if self._signal is not None:
+            return self._signal
+        return int(signal.SIGTERM) if trainer.received_sigterm else None
+
+    def _stop(self, trainer: pl.Trainer, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if self._saved_at != trainer.lightning_module.batches_seen:
+            self.save_last(trainer, f"{name} received")
+        rank_zero_info(
+            f"Stopped by {name} after batch {trainer.lightning_module.batches_seen}; continue "
+            f"with the same command plus resume=auto (or ckpt_path={self.last_path})."
+        )
+        raise SIGTERMException(128 + int(signum))
+
+    # ------------------------------------------------------------------ hooks
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
+    ) -> None:
+        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+        signum = self._requested_stop(trainer)
+        if signum is not None:
+            self._stop(trainer, signum)
+        if self.every_n_batches and pl_module.batches_seen % self.every_n_batches == 0:
+            self.save_last(trainer, f"every {self.every_n_batches} batches")
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        # Under DDP Lightning raises SIGTERMException on every rank at the next batch, before
+        # this callback saw the flag: the state is between two batches, save it.
+        if isinstance(exception, SIGTERMException) and trainer.received_sigterm:
+            if self._saved_at != pl_module.batches_seen and self.dirpath is not None:
+                self.save_last(trainer, "SIGTERM received")
