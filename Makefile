@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 CKPT ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format clean clean-all eval generate bench
+.PHONY: help install train test test-fast test-slurm lint format clean clean-all eval generate bench
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -40,11 +40,16 @@ generate: install ## Sample images from a checkpoint: CKPT=path [ARGS="n=64 out=
 	@test -n "$(CKPT)" || { echo "usage: make generate CKPT=logs/train/runs/<date>/checkpoints/last.ckpt [ARGS=...]"; exit 2; }
 	$(PYTHON) -m gan_lightning.generate ckpt=$(CKPT) $(ARGS)
 
-test: install ## Run the whole test suite (unit + real-MNIST integration), CPU only
-	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+test: install ## Run the whole test suite (unit + real-MNIST integration), CPU only; Slurm: test-slurm
+	$(PYTHON) -m pytest -q -m "not slurm" $(PYTEST_ARGS)
 
 test-fast: install ## Run the quick tests only (no real-data integration runs)
-	$(PYTHON) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q -m "not slow and not slurm" $(PYTEST_ARGS)
+
+# Starts a throwaway Slurm cluster on 127.0.0.1 (scripts/slurm_local.sh) for the session and
+# stops it again; needs root and `apt-get install slurmctld slurmd slurm-client munge`.
+test-slurm: install ## Run the Slurm tests (sweep, DDP, 2 nodes, requeue) on a local Slurm cluster (root)
+	$(PYTHON) -m pytest -q -m slurm tests/slurm $(PYTEST_ARGS)
 
 lint: install ## Ruff lint + format check
 	$(PYTHON) -m ruff check gan_lightning tests train.py

@@ -11,15 +11,12 @@ run (``train.run``), and :func:`wandb_run_id` the W&B run to continue.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gan_lightning.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 RESUME_MODES = ("auto",)
 
@@ -73,12 +70,11 @@ def resume_argv(argv: list[str], config_dir: str, config_name: str = "config") -
         GlobalHydra.instance().clear()
     runs_dir = Path(str(cfg.paths.log_dir)) / str(cfg.task_name) / "runs"
     previous = find_previous_run(runs_dir, overrides)
+    # Printed, not logged: Hydra has not set up logging yet.
     if previous is None:
-        log.info(
-            "resume=auto: no earlier run of this experiment in %s; starting a new one.", runs_dir
-        )
+        print(f"resume=auto: no earlier run of this experiment in {runs_dir}; starting a new one.")
         return argv
-    log.info("resume=auto: continuing the run in %s", previous)
+    print(f"resume=auto: continuing the run in {previous}")
     return [*argv, f"hydra.run.dir={previous}"]
 
 

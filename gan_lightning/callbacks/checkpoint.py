@@ -84,7 +84,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def last_path(self) -> Path:
         return Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
 
-    def save_last(self, trainer: pl.Trainer, why: str) -> Path:
+    def write_last(self, trainer: pl.Trainer, why: str) -> Path:
         """Write ``last.ckpt`` now (every rank takes part; rank 0 writes)."""
         path = self.last_path
         trainer.save_checkpoint(path)
@@ -113,7 +113,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def _stop(self, trainer: pl.Trainer, signum: int) -> None:
         name = signal.Signals(signum).name
         if self._saved_at != trainer.lightning_module.batches_seen:
-            self.save_last(trainer, f"{name} received")
+            self.write_last(trainer, f"{name} received")
         rank_zero_info(
             f"Stopped by {name} after batch {trainer.lightning_module.batches_seen}; continue "
             f"with the same command plus resume=auto (or ckpt_path={self.last_path})."
@@ -129,7 +129,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
         if signum is not None:
             self._stop(trainer, signum)
         if self.every_n_batches and pl_module.batches_seen % self.every_n_batches == 0:
-            self.save_last(trainer, f"every {self.every_n_batches} batches")
+            self.write_last(trainer, f"every {self.every_n_batches} batches")
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -138,4 +138,4 @@ class ModelCheckpoint(LightningModelCheckpoint):
         # this callback saw the flag: the state is between two batches, save it.
         if isinstance(exception, SIGTERMException) and trainer.received_sigterm:
             if self._saved_at != pl_module.batches_seen and self.dirpath is not None:
-                self.save_last(trainer, "SIGTERM received")
+                self.write_last(trainer, "SIGTERM received")
