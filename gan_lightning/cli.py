@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +83,14 @@ def null_group_overrides(argv: list[str]) -> list[str]:
             arg = f"{key.lstrip('+')}=none"
         out.append(arg)
     return out
+
+
+def hydra_quote(value: str) -> str:
+    """``value`` as one quoted Hydra override value, so a path with ``=``, ``,``, spaces or
+    brackets reaches the config unchanged (``hydra.run.dir='/a b/c=1'``)."""
+    # Hydra reads a backslash literally except before a quote or at the end of the value.
+    escaped = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, str(value))
+    return "'" + escaped.replace("'", "\\'") + "'"
 
 
 def hydra_cli(

@@ -13,12 +13,22 @@ Everything else in the project uses public APIs. What is left, and why:
   runs that exist, one per multirun job), nor to change the init arguments after construction
   (needed to fall back to offline when an online start fails, instead of killing training).
 
+* Lightning's DDP subprocess launcher builds the command of ranks > 0 in the module-level
+  function ``_hydra_subprocess_cmd(local_rank) -> (command, cwd)`` whenever Hydra is
+  running, from ``sys.argv``; there is no argument or hook to give it another command. Inside
+  a multirun job ``sys.argv`` is the whole sweep's (or loky's) command line, so
+  :mod:`gan_lightning.distributed` swaps that function for the duration of one ``fit``. The
+  launcher keeps the processes it started in ``procs`` (a public attribute of a private
+  class), the only way to wait for a job's ranks before the next job starts.
+
 ``tests/test_compat.py`` checks these attributes against the installed library versions, so
 an upgrade that renames them fails there, loudly, rather than somewhere in a training run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -42,3 +52,24 @@ def inception_features(net: Any, images: Any) -> tuple[Any, ...]:
     """All ``features_list`` outputs of torchmetrics' ``NoTrainInceptionV3`` from one forward
     pass, in ``features_list`` order (uint8 (N, 3, H, W) images in)."""
     return net._torch_fidelity_forward(images)
+
+
+@contextmanager
+def ddp_child_command(build: Callable[[int], tuple[list[str], str]]) -> Iterator[None]:
+    """While active, Lightning's DDP launcher starts local rank ``r`` (> 0) with
+    ``command, cwd = build(r)`` instead of re-running ``sys.argv`` (Hydra runs only)."""
+    from pytorch_lightning.strategies.launchers import subprocess_script
+
+    original = subprocess_script._hydra_subprocess_cmd
+    subprocess_script._hydra_subprocess_cmd = build
+    try:
+        yield
+    finally:
+        subprocess_script._hydra_subprocess_cmd = original
+
+
+def ddp_child_processes(trainer: Any) -> list[Any]:
+    """The rank processes (``subprocess.Popen``) this process's Trainer started for DDP;
+    ``[]`` for other strategies and on ranks > 0."""
+    launcher = getattr(trainer.strategy, "launcher", None)
+    return list(getattr(launcher, "procs", None) or [])

@@ -21,6 +21,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from gan_lightning.checkpoints import read_checkpoint
 from gan_lightning.cli import CONFIG_DIR, hydra_cli
 from gan_lightning.config_checks import check_config
+from gan_lightning.distributed import ddp_job
 from gan_lightning.errors import ConfigError
 from gan_lightning.loggers import finish_loggers, log_run_config
 from gan_lightning.modules.base import CHECKPOINT_KEY
@@ -133,7 +134,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     log_run_config(trainer, cfg)  # resolved config + run dir + git commit to every logger
     success = False
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        with ddp_job(trainer):  # DDP ranks > 0 of a multirun job re-run only this job
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         success = True
     finally:
         finish_loggers(trainer, success)  # wandb.finish(): one W&B run per (multirun) job

@@ -40,3 +40,25 @@ def test_inception_forward_returns_every_requested_feature(monkeypatch):
         first_only = net(images)
     assert features.reshape(1, -1).shape == (1, 2048) and logits.reshape(1, -1).shape == (1, 1008)
     torch.testing.assert_close(first_only, features.reshape(1, -1))  # forward: first one only
+
+
+def test_lightning_ddp_launcher_builds_rank_commands_in_a_swappable_function():
+    import inspect
+
+    import pytorch_lightning as pl
+    from pytorch_lightning.strategies.launchers import subprocess_script
+
+    original = subprocess_script._hydra_subprocess_cmd
+    assert list(inspect.signature(original).parameters) == ["local_rank"]
+    # The launcher looks the function up in its module at call time, so swapping it works.
+    source = inspect.getsource(subprocess_script._SubprocessScriptLauncher._call_children_scripts)
+    assert "_hydra_subprocess_cmd(" in source and "HydraConfig.initialized()" in source
+    with compat.ddp_child_command(lambda local_rank: (["cmd", str(local_rank)], "/cwd")):
+        assert subprocess_script._hydra_subprocess_cmd(1) == (["cmd", "1"], "/cwd")
+    assert subprocess_script._hydra_subprocess_cmd is original
+
+    trainer = pl.Trainer(strategy="ddp", accelerator="cpu", devices=2, logger=False)
+    assert isinstance(trainer.strategy.launcher, subprocess_script._SubprocessScriptLauncher)
+    assert trainer.strategy.launcher.procs == [] and compat.ddp_child_processes(trainer) == []
+    single = pl.Trainer(accelerator="cpu", devices=1, logger=False)
+    assert compat.ddp_child_processes(single) == []

@@ -5,6 +5,7 @@ from gan_lightning.callbacks.interpolation import LatentInterpolation
 from gan_lightning.callbacks.learning_rates import LearningRates
 from gan_lightning.callbacks.manifold import LatentManifold
 from gan_lightning.callbacks.reconstructions import ReconstructionGrid
+from gan_lightning.callbacks.run_results import RunResults
 from gan_lightning.callbacks.sample_gif import SampleGif
 from gan_lightning.callbacks.samples import SampleGrid
 
@@ -13,6 +14,7 @@ __all__ = [
     "LatentManifold",
     "LearningRates",
     "ReconstructionGrid",
+    "RunResults",
     "SampleGif",
     "SampleGrid",
     "TrainingCurves",
