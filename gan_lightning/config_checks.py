@@ -87,7 +87,10 @@ def _describe(annotation: Any) -> str:
         tail = " or null" if type(None) in typing.get_args(annotation) else ""
         return " or ".join(dict.fromkeys(parts)) + tail
     if origin in (list, tuple, collections.abc.Sequence):
-        return "a list"
+        args = typing.get_args(annotation)
+        item = _describe(args[0]) if args and args[0] is not Any else ""
+        plural = {"an integer": "integers", "a number": "numbers", "a string": "strings"}
+        return f"a list of {plural[item]}" if item in plural else "a list"
     if origin in (dict, collections.abc.Mapping) or annotation in (dict, collections.abc.Mapping):
         return "a mapping"
     return getattr(annotation, "__name__", str(annotation))
@@ -125,7 +128,9 @@ def matches(value: Any, annotation: Any) -> bool:
         return all(matches(v, item) for v in value)
     if origin in (dict, collections.abc.Mapping) or annotation in (dict, collections.abc.Mapping):
         return isinstance(value, (dict, DictConfig))
-    return True  # classes (nets, modules, accelerators ...): built from nodes, checked there
+    if isinstance(annotation, type):  # a class: a node that builds it, or an instance of it
+        return isinstance(value, (dict, DictConfig, annotation))
+    return True  # other typing constructs (callables, type variables): nothing to check
 
 
 def check_node(node: Any, key: str) -> None:

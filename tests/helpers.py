@@ -129,3 +129,49 @@ def tiny_checkpoint(model: str, root: Path, mnist_dir: Path) -> Path:
         run(compose_config(overrides, out))
         _CHECKPOINTS[model] = out / "checkpoints" / "last.ckpt"
     return _CHECKPOINTS[model]
+
+
+class BatchProbe(pl.Callback):
+    """Added to a real (DDP) run with ``+callbacks.probe._target_=tests.helpers.BatchProbe``:
+    every rank writes ``<out_dir>/rank<r>.pt`` at the end of training with a fingerprint of
+    every real image it trained on, its own per-step losses, its BatchNorm layer types and its
+    final weights. It never changes training."""
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = Path(out_dir)
+        self.samples: list[tuple[float, float]] = []
+        self.steps: list[dict[str, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        images = (batch[0] if isinstance(batch, (tuple, list)) else batch).detach().double()
+        flat = images.flatten(1)
+        weights = torch.arange(1, flat.shape[1] + 1, dtype=torch.float64)
+        self.samples += [
+            (round(float(a), 6), round(float(b), 6))
+            for a, b in zip(flat.sum(1), (flat * weights).sum(1), strict=True)
+        ]
+        self.steps.append(
+            {
+                "epoch": trainer.current_epoch,
+                **{
+                    k: float(v)
+                    for k, v in trainer.callback_metrics.items()
+                    if k.endswith("_step") and v.numel() == 1
+                },
+            }
+        )
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "world_size": trainer.world_size,
+                "samples": self.samples,
+                "steps": self.steps,
+                "norms": sorted(
+                    {type(m).__name__ for m in pl_module.modules() if "Norm" in type(m).__name__}
+                ),
+                "state_dict": {k: v.detach().cpu() for k, v in pl_module.state_dict().items()},
+            },
+            self.out_dir / f"rank{trainer.global_rank}.pt",
+        )

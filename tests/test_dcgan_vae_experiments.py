@@ -60,7 +60,14 @@ def test_dcgan_shape_follows_data_and_bad_shapes_fail_in_build(tmp_path):
     _, model, _ = build(compose_config(["model=dcgan", *QUIET], tmp_path))
     assert isinstance(model, GAN) and isinstance(model.generator, DCGANGenerator)
     assert model.generator.image_shape == (1, 28, 28)
+    # MNIST knows its shape: a wrong data.image_shape is refused before any net is built.
     cfg = compose_config(["model=dcgan", "data.image_shape=[1,30,30]", *QUIET], tmp_path)
+    with pytest.raises(Exception) as err:
+        build(cfg)
+    assert "does not match the data's shape [1, 28, 28]" in str(user_error(err.value))
+    # Data of a size DCGAN cannot build: the supported sizes, before the data are read.
+    folder = ["data=image_folder", f"data.path={tmp_path}", "data.image_size=30"]
+    cfg = compose_config(["model=dcgan", *folder, *QUIET], tmp_path)
     with pytest.raises(Exception) as err:
         build(cfg)
     user = user_error(err.value)

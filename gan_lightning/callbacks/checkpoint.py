@@ -44,6 +44,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError("AtomicCheckpointIO takes no storage_options")
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(target)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         try:
             with open(tmp, "wb") as handle:
@@ -58,6 +59,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.fsync(directory)  # the rename itself survives a power cut
         finally:
             os.close(directory)
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Delete half-written ``.<name>.tmp-<pid>`` files of ``target`` whose process is gone
+    (killed mid-save): they are never read, only taking disk space."""
+    for stale in target.parent.glob(f".{target.name}.tmp-*"):
+        try:
+            os.kill(int(stale.name.rsplit("-", 1)[1]), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except (ValueError, PermissionError):
+            continue
 
 
 #: Signals that mean "save and stop" (SIGTERM: preemption, `kill`; SIGUSR1: schedulers'

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.classifier import default_classifier_path, ensure_classifier
@@ -56,6 +56,11 @@ class GenerativeMetrics(pl.Callback):
         data_dir: where MNIST is for training the digit classifier, and where it is cached.
         classifier_path: the cached classifier (None: ``<data_dir>/classifiers/...``).
         inception_weights: a local copy of torch-fidelity's InceptionV3 weights (offline use).
+        collapse_min_classes / collapse_min_diversity / collapse_patience: the collapse watch:
+            when fewer classes than this are covered (digits), or the samples' feature
+            diversity falls below this fraction of the real images' (any extractor), for
+            ``patience`` evaluations in a row, the log and the dashboard (``val/collapse``)
+            say so. A warning, not a stop: GANs often recover.
     """
 
     def __init__(
@@ -74,6 +79,9 @@ class GenerativeMetrics(pl.Callback):
         data_dir: str = "data",
         classifier_path: str | None = None,
         inception_weights: str | None = None,
+        collapse_min_classes: int = 8,
+        collapse_min_diversity: float = 0.5,
+        collapse_patience: int = 2,
     ) -> None:
         if int(every_n_epochs) < 1:
             raise ConfigError(
@@ -104,6 +112,12 @@ class GenerativeMetrics(pl.Callback):
         self.classifier_path = (
             Path(classifier_path) if classifier_path else default_classifier_path(data_dir)
         )
+        if int(collapse_patience) < 1:
+            raise ConfigError(f"metrics.collapse_patience must be >= 1; got {collapse_patience}.")
+        self.collapse_min_classes = int(collapse_min_classes)
+        self.collapse_min_diversity = float(collapse_min_diversity)
+        self.collapse_patience = int(collapse_patience)
+        self._low_in_a_row = 0
         self.scorer: Scorer | None = None
         #: Real images scored, over all ranks (the scorer's own count is this rank's share).
         self.num_real_total = 0
@@ -170,6 +184,7 @@ class GenerativeMetrics(pl.Callback):
         start = time.perf_counter()
         scores = self.score(pl_module, trainer.datamodule, trainer.global_rank, trainer.world_size)
         seconds = time.perf_counter() - start
+        scores["collapse"] = self.watch_collapse(scores)
         pl_module.log_dict(
             {f"val/{k}": v for k, v in scores.items()}, on_step=False, on_epoch=True, sync_dist=True
         )
@@ -180,6 +195,36 @@ class GenerativeMetrics(pl.Callback):
             f"({self.num_samples} samples vs "
             f"{self.num_real_total} real {self.split} images, {seconds:.1f} s)"
         )
+
+    def watch_collapse(self, scores: dict[str, float]) -> float:
+        """1.0 (and a warning) when the samples looked collapsed for ``collapse_patience``
+        evaluations in a row, else 0.0."""
+        name = self.extractor_name
+        covered = scores.get(f"classes_covered_{name}")
+        diversity = scores.get(f"diversity_{name}")
+        reasons = []
+        if covered is not None and covered < self.collapse_min_classes:
+            reasons.append(f"{covered:.0f} classes covered (< {self.collapse_min_classes})")
+        if diversity is not None and diversity < self.collapse_min_diversity:
+            reasons.append(
+                f"sample diversity {diversity:.2f} of the real images' (< "
+                f"{self.collapse_min_diversity})"
+            )
+        self._low_in_a_row = self._low_in_a_row + 1 if reasons else 0
+        if self._low_in_a_row < self.collapse_patience:
+            return 0.0
+        rank_zero_warn(
+            f"Mode collapse suspected: {', '.join(reasons)} for {self._low_in_a_row} evaluations "
+            "in a row. Look at the sample grids; try a lower learning rate for D, label "
+            "smoothing, model.objective=hinge with spectral norm, or an earlier checkpoint."
+        )
+        return 1.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"low_in_a_row": self._low_in_a_row}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._low_in_a_row = int(state_dict.get("low_in_a_row", 0))
 
     # ------------------------------------------------------------------ scoring
     def _ensure_real(self, datamodule: Any, pixel_range: Any, rank: int, world_size: int) -> Scorer:

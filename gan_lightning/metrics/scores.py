@@ -92,6 +92,31 @@ class LabelAgreement(Metric):
         return self.correct.double() / self.total.clamp(min=1)
 
 
+class Diversity(Metric):
+    """Mean pairwise L2 distance between features of (at most ``max_per_update`` per update
+    and rank) images: how spread out a set of samples is. A collapsed generator's samples sit
+    close together; the callback compares it with the same statistic of real images."""
+
+    full_state_update = False
+
+    def __init__(self, max_per_update: int = 256, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_per_update = int(max_per_update)
+        self.add_state("features", [], dist_reduce_fx="cat")
+
+    def update(self, features: torch.Tensor) -> None:
+        self.features.append(features[: self.max_per_update].double())
+
+    def compute(self) -> torch.Tensor:
+        features = self.features
+        if isinstance(features, list):
+            features = torch.cat(features) if features else torch.zeros(0, 1)
+        if features.shape[0] < 2:
+            return torch.tensor(float("nan"))
+        n = features.shape[0]
+        return torch.cdist(features, features).sum() / (n * (n - 1))
+
+
 def shard(n: int, rank: int, world_size: int) -> slice:
     """Rank ``rank``'s contiguous share of ``n`` items (sizes differ by at most one).
 
@@ -162,6 +187,8 @@ class Scorer(nn.Module):
             )
         self.classes = ClassHistogram(extractor.num_classes) if extractor.reports_classes else None
         self.agreement = LabelAgreement() if extractor.reports_classes else None
+        self.diversity = Diversity()
+        self.real_diversity: float | None = None
         self.num_real = 0
         self.num_generated = 0
         #: Whether the generated images came with requested labels (a conditional model).
@@ -207,6 +234,9 @@ class Scorer(nn.Module):
     def add_real(self, batches: Iterable[torch.Tensor], pixel_range: Sequence[float]) -> int:
         """Feature statistics of this rank's real images (once: they survive resets)."""
         features, _, _ = self.extract(batches, pixel_range)
+        real = Diversity().to(features.device)
+        real.update(features)
+        self.real_diversity = float(real.compute())  # synced across ranks like the rest
         self.fid.update(features, real=True)
         self.kid.update(features, real=True)
         self.num_real += features.shape[0]
@@ -221,6 +251,7 @@ class Scorer(nn.Module):
         every rank alike, also one whose share is empty: the sync needs all of them)."""
         self.conditional = bool(conditional)
         features, logits, labels = self.extract(batches, pixel_range)
+        self.diversity.update(features)
         self.fid.update(features, real=False)
         self.kid.update(features, real=False)
         if self.inception_score is not None:
@@ -254,6 +285,9 @@ class Scorer(nn.Module):
             scores[f"class_kl_{self.name}"] = float(classes["kl"])
         if self.agreement is not None and self.conditional:
             scores[f"label_agreement_{self.name}"] = float(self.agreement.compute())
+        if self.real_diversity:
+            # 1 = as spread out as real images; well below 1: samples bunch together.
+            scores[f"diversity_{self.name}"] = float(self.diversity.compute()) / self.real_diversity
         return scores
 
     def class_histogram(self) -> list[float] | None:
@@ -271,4 +305,5 @@ class Scorer(nn.Module):
             self.classes.reset()
         if self.agreement is not None:
             self.agreement.reset()
+        self.diversity.reset()
         self.num_generated = 0

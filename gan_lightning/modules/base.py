@@ -44,8 +44,14 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 def check_optimizer(key: str, factory: OptimizerFactory) -> None:
     """A learning rate that is not > 0 trains nothing (or diverges): fail before training."""
     lr = (getattr(factory, "keywords", {}) or {}).get("lr")
-    if lr is not None and not float(lr) > 0:
-        raise ConfigError(f"model.{key}.lr must be > 0; got {lr}.")
+    if lr is None:
+        return
+    try:
+        positive = float(lr) > 0
+    except (TypeError, ValueError):
+        positive = False
+    if not positive:
+        raise ConfigError(f"model.{key}.lr must be a number > 0; got {lr!r}.")
 
 
 def capture_rng(module: pl.LightningModule | None = None) -> dict[str, Any]:

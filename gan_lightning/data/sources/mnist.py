@@ -15,6 +15,8 @@ Converted files are written to a staging directory and renamed into place.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import hashlib
 import logging
@@ -26,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,6 +70,19 @@ def sha256_of(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def directory_lock(directory: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<directory>/.lock`` for the block (released on exit, also
+    when the process dies)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------- IDX files
@@ -216,6 +231,16 @@ def ensure_mnist(
             f"data.sources={list(sources)} contains unknown entries {unknown}; "
             f"choose from {list(MNIST_SOURCES)}."
         )
+    if "existing" in sources and mnist_is_present(data_dir):
+        log.info("MNIST source: existing files in %s", mnist_raw_dir(data_dir))
+        return "existing"
+    # One fetch at a time: DDP ranks, the jobs of a parallel sweep and several runs sharing a
+    # data dir wait here, then find the files the first one wrote.
+    with directory_lock(Path(data_dir) / "MNIST"):
+        return _fetch_first(data_dir, sources)
+
+
+def _fetch_first(data_dir: str | os.PathLike, sources: Sequence[str]) -> str:
     errors: list[str] = []
     for source in sources:
         if source == "existing":
@@ -244,13 +269,22 @@ def ensure_mnist(
 
 
 # --------------------------------------------------------------------------- reading
+_READ_CACHE: dict[tuple[str, bool, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 def read_mnist(data_dir: str | os.PathLike, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """One split of the raw files as uint8 images (N, 1, 28, 28) and int64 labels, in file order.
 
     torchvision's reader, so what :func:`ensure_mnist` writes is read by the same code that
-    would read a torchvision download; call ``ensure_mnist`` first.
+    would read a torchvision download; call ``ensure_mnist`` first. Read once per process
+    (keyed by the file's path and modification time): evaluating after training, or many
+    short runs in one process, do not parse 47 MB again. Callers must not modify the tensors.
     """
     from torchvision.datasets import MNIST
 
-    dataset = MNIST(str(data_dir), train=train, download=False)
-    return dataset.data.unsqueeze(1).contiguous(), dataset.targets
+    images = mnist_raw_dir(data_dir) / MNIST_RAW_FILES["train_images" if train else "test_images"]
+    key = (str(images.resolve()), train, images.stat().st_mtime_ns if images.exists() else 0)
+    if key not in _READ_CACHE:
+        dataset = MNIST(str(data_dir), train=train, download=False)
+        _READ_CACHE[key] = (dataset.data.unsqueeze(1).contiguous(), dataset.targets)
+    return _READ_CACHE[key]
