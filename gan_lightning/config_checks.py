@@ -195,6 +195,12 @@ def check_trainer(trainer: dict[str, Any]) -> None:
                 f"trainer.devices={devices} but this machine has {available} {kind}; use at "
                 f"most trainer.devices={available}."
             )
+    if trainer.get("sync_batchnorm") and not torch.cuda.is_available():
+        raise ConfigError(
+            "trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm has no CPU "
+            "implementation); drop it on CPU, where DDP keeps BatchNorm statistics in step by "
+            "broadcasting them from rank 0."
+        )
     strategy = str(trainer.get("strategy", "auto"))
     nodes = trainer.get("num_nodes", 1)
     if "ddp" in strategy and devices == 1 and nodes in (1, None):
@@ -212,6 +218,8 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={cfg[key]!r} must be {_describe(annotation)}.")
     if cfg.get("num_threads") is not None and cfg.num_threads < 1:
         raise ConfigError(f"num_threads={cfg.num_threads} must be >= 1 (or null).")
+    if cfg.get("seed") is not None and not 0 <= cfg.seed < 2**32:
+        raise ConfigError(f"seed={cfg.seed} must be in [0, 2**32) (numpy's range), or null.")
     for key in TARGET_NODES:
         if cfg.get(key) is not None:
             check_node(cfg[key], key)

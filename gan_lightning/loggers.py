@@ -242,7 +242,21 @@ class WandbLogger(LightningWandbLogger):
                 )
                 wandb_forget_run(self)
                 init_kwargs["mode"] = "offline"
-        run = super().experiment
+        try:
+            run = super().experiment
+        except Exception as err:  # noqa: BLE001 - wandb raises UsageError, ServerResponseError ...
+            if not init_kwargs.get("id") or wandb_started_run(self) is not None:
+                raise
+            # Continuing a run (resume=auto) can fail when the killed process's W&B service
+            # still holds the id: log to a new run rather than lose the training.
+            log.warning(
+                "W&B could not continue run %s (%s); logging to a new run instead.",
+                init_kwargs["id"],
+                str(err).splitlines()[0][:200],
+            )
+            wandb_forget_run(self)
+            init_kwargs.pop("id")
+            run = super().experiment
         if not getattr(self, "_announced", False):
             self._announced = True
             hint = self.sync_hint()

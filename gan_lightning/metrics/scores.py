@@ -93,24 +93,31 @@ class LabelAgreement(Metric):
 
 
 class Diversity(Metric):
-    """Mean pairwise L2 distance between features of (at most ``max_per_update`` per update
-    and rank) images: how spread out a set of samples is. A collapsed generator's samples sit
-    close together; the callback compares it with the same statistic of real images."""
+    """Mean pairwise L2 distance between the features of the first ``size`` images: how spread
+    out a set of samples is. A collapsed generator's samples sit close together; the callback
+    compares it with the same statistic of real images.
+
+    Each rank keeps its first ``size`` features; gathered in rank order (the shards are
+    contiguous) their first ``size`` are the first ``size`` of the whole set, so the value
+    equals the single-process one."""
 
     full_state_update = False
 
-    def __init__(self, max_per_update: int = 256, **kwargs: Any) -> None:
+    def __init__(self, size: int = 512, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.max_per_update = int(max_per_update)
+        self.size = int(size)
         self.add_state("features", [], dist_reduce_fx="cat")
 
     def update(self, features: torch.Tensor) -> None:
-        self.features.append(features[: self.max_per_update].double())
+        kept = sum(f.shape[0] for f in self.features)
+        if kept < self.size:
+            self.features.append(features[: self.size - kept].double())
 
     def compute(self) -> torch.Tensor:
         features = self.features
         if isinstance(features, list):
             features = torch.cat(features) if features else torch.zeros(0, 1)
+        features = features[: self.size]
         if features.shape[0] < 2:
             return torch.tensor(float("nan"))
         n = features.shape[0]

@@ -205,6 +205,25 @@ class GenerativeModule(pl.LightningModule):
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank)
 
+    def sync_buffers(self) -> None:
+        """Under DDP, give every rank rank 0's buffers (BatchNorm statistics, the EMA copy's).
+
+        DDP broadcasts buffers at the start of each training forward, so after a batch each
+        rank holds statistics of its own data; before anything is evaluated or checkpointed
+        (and at the end) all ranks are made to agree, one collective per epoch."""
+        if self._trainer is None or self.trainer.world_size <= 1:
+            return
+        if not torch.distributed.is_available() or not torch.distributed.is_initialized():
+            return
+        for buffer in self.buffers():
+            torch.distributed.broadcast(buffer, src=0)
+
+    def on_validation_start(self) -> None:
+        self.sync_buffers()
+
+    def on_train_epoch_end(self) -> None:
+        self.sync_buffers()
+
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # After a resume, the random streams continue exactly where the checkpoint left them:
         # restored here, after the sanity check and the data loader setup that used them.

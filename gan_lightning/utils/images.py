@@ -30,7 +30,6 @@ import torch
 from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
-from torchvision.utils import save_image
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,12 @@ def logging_step(trainer: Any) -> int:
 
 
 def to_uint8_hwc(image: torch.Tensor) -> Any:
-    """(C, H, W) float in [0, 1] -> numpy uint8 (H, W) for grey, (H, W, C) for colour."""
-    array = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    """(C, H, W) float in [0, 1] -> numpy uint8 (H, W) for grey, (H, W, C) for colour.
+
+    The one conversion of pictures to bytes, for the PNG and for every logger alike: ``x * 255
+    + 0.5``, floored (torchvision's ``save_image`` rule), so a W&B image is the PNG, pixel for
+    pixel (round-half-to-even would differ on exact halves)."""
+    array = (image.detach().float().cpu() * 255 + 0.5).clamp_(0, 255).to(torch.uint8)
     array = array.permute(1, 2, 0).numpy()
     return array[:, :, 0] if array.shape[2] == 1 else array
 
@@ -92,7 +95,10 @@ def log_image(
     if path is not None:
         saved = Path(path)
         saved.parent.mkdir(parents=True, exist_ok=True)
-        save_image(image, saved)
+        pixels = to_uint8_hwc(image)
+        if pixels.ndim == 2:  # grey pictures are stored as RGB PNGs, as torchvision saves them
+            pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+        Image.fromarray(pixels).save(saved)
     if step is None:
         step = logging_step(trainer)
     for logger in _loggers(trainer):

@@ -80,3 +80,21 @@ def test_metrics_none_turns_scoring_off(tmp_path):
     cfg = compose_config([*smoke_with_metrics(), "metrics=none"], tmp_path)
     _, _, trainer = build(cfg)
     assert not any(isinstance(c, GenerativeMetrics) for c in trainer.callbacks)
+
+
+def test_the_collapse_watch_warns_after_patience_evaluations(caplog):
+    callback = GenerativeMetrics(extractor="digits", image_shape=[1, 28, 28], collapse_patience=2)
+    healthy = {"classes_covered_digits": 10.0, "diversity_digits": 0.9}
+    collapsed = {"classes_covered_digits": 3.0, "diversity_digits": 0.2}
+    with caplog.at_level("WARNING"):
+        assert callback.watch_collapse(collapsed) == 0.0  # once may be noise
+        assert callback.watch_collapse(collapsed) == 1.0
+    assert "Mode collapse suspected: 3 classes covered (< 8)" in caplog.text
+    assert "sample diversity 0.20" in caplog.text
+    assert callback.watch_collapse(healthy) == 0.0  # recovered: the count starts again
+    assert callback.watch_collapse(collapsed) == 0.0
+    # Other data: diversity alone.
+    other = GenerativeMetrics(extractor="digits", image_shape=[1, 28, 28], collapse_patience=1)
+    assert other.watch_collapse({"diversity_digits": 0.1}) == 1.0
+    with pytest.raises(ConfigError, match="collapse_patience"):
+        GenerativeMetrics(extractor="digits", image_shape=[1, 28, 28], collapse_patience=0)

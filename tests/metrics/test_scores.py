@@ -86,3 +86,30 @@ def test_shards_are_contiguous_and_cover_everything_once(n, world):
     pieces = [list(range(n))[shard(n, r, world)] for r in range(world)]
     assert sum(pieces, []) == list(range(n))
     assert max(map(len, pieces)) - min(map(len, pieces)) <= 1
+
+
+def test_diversity_is_one_for_real_like_samples_and_near_zero_for_a_collapsed_set(scorer):
+    images = _digits_like(300, 0)
+    scorer.add_real([images], (0.0, 1.0))
+    scorer.add_generated([_digits_like(300, 1)], (0.0, 1.0))
+    assert scorer.compute()["diversity_digits"] == pytest.approx(1.0, abs=0.15)
+    scorer.reset_generated()
+    scorer.add_generated([images[:1].expand(300, -1, -1, -1)], (0.0, 1.0))  # one image, 300x
+    assert scorer.compute()["diversity_digits"] < 0.01
+
+
+def test_label_agreement_counts_requested_classes(scorer):
+    scorer.add_real([_digits_like(200, 0)], (0.0, 1.0))
+    images = _digits_like(200, 2)
+    _, logits = scorer.extractor.extract(images, (0.0, 1.0))
+    predicted = logits.argmax(1)
+    wrong = (predicted + 1) % 10
+    scorer.add_generated([(images, predicted)], (0.0, 1.0), conditional=True)
+    assert scorer.compute()["label_agreement_digits"] == 1.0
+    scorer.reset_generated()
+    labels = torch.where(torch.arange(200) < 50, predicted, wrong)  # a quarter agree
+    scorer.add_generated([(images, labels)], (0.0, 1.0), conditional=True)
+    assert scorer.compute()["label_agreement_digits"] == pytest.approx(0.25)
+    scorer.reset_generated()
+    scorer.add_generated([images], (0.0, 1.0))  # unconditional: no agreement score
+    assert "label_agreement_digits" not in scorer.compute()

@@ -1,0 +1,214 @@
+"""The sample-quality ablation: each technique added in turn, at the same batch budget, scored
+the same way, several seeds. Writes the table of README/BENCHMARKS.md.
+
+    python -m benchmarks.quality                       # the full table (hours on 2 CPU cores)
+    python -m benchmarks.quality --rows dcgan --seeds 1 2 --jobs 2
+    python -m benchmarks.quality --quick               # a few batches per row (smoke test)
+
+Every row is ``python train.py <overrides> trainer.max_steps=<budget> seed=<s>`` (no scoring
+during training), then ``gan-evaluate ckpt=<last.ckpt> metrics.num_samples=10000
+metrics.split=test``: 10k samples against the 10k MNIST test images, the project's digit
+classifier as feature extractor. Rows build on the previous one, as the issue's chain reads:
+baseline -> + EMA -> + hinge & spectral norm -> + TTUR -> + R1 -> + DiffAugment -> conditional.
+Training wall time is measured per run (``--jobs 2`` runs two at a time with one thread each:
+compare times only within one invocation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "quality_results.json"
+MARK_BEGIN = "<!-- quality-ablation:begin -->"
+MARK_END = "<!-- quality-ablation:end -->"
+
+EMA = ["model.ema_decay=0.999"]
+HINGE_SN = [
+    "model.objective=hinge",
+    "model.discriminator.spectral_norm=true",
+    "model.discriminator.batch_norm=false",
+]
+TTUR = ["model.optimizer_g.lr=1e-4", "model.optimizer_d.lr=4e-4"]
+R1 = ["model.r1_gamma=1.0", "model.r1_every=16"]
+DIFFAUG = ["model.augment=[translation,cutout]"]
+CONDITIONAL = {
+    "acgan": ["model.num_classes=10", "model.conditioning=acgan"],
+    "projection": ["model.num_classes=10", "model.conditioning=projection"],
+}
+
+
+def chain(base: list[str]) -> list[tuple[str, list[str]]]:
+    """The cumulative rows over one base model."""
+    rows = [("baseline", base)]
+    for name, extra in (
+        ("+ EMA", EMA),
+        ("+ hinge & SN", HINGE_SN),
+        ("+ TTUR", TTUR),
+        ("+ R1", R1),
+        ("+ DiffAugment", DIFFAUG),
+    ):
+        rows.append((name, rows[-1][1] + extra))
+    full = rows[-1][1]
+    rows += [(f"conditional: {k}", full + v) for k, v in CONDITIONAL.items()]
+    return rows
+
+
+TABLES = {
+    "dcgan": {"base": ["model=dcgan"], "budget": 6000},
+    "mlp": {"base": ["model=gan"], "budget": 12000},
+}
+COMMON = [
+    "metrics=none",
+    "logger=csv",
+    "trainer.max_epochs=-1",
+    "trainer.limit_val_batches=0",
+    "trainer.num_sanity_val_steps=0",
+    "callbacks.interpolation=null",
+    "callbacks.curves=null",
+    "callbacks.sample_gif=null",
+    "callbacks.progress.style=lines",
+]
+
+
+def run_one(out: Path, overrides: list[str], budget: int, seed: int, threads: int) -> dict:
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    out.mkdir(parents=True, exist_ok=True)
+    train = [
+        sys.executable, "train.py", *overrides, *COMMON,
+        f"trainer.max_steps={budget}", f"seed={seed}", f"num_threads={threads}",
+        f"hydra.run.dir={out}",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    with open(out / "train.out", "w") as log:
+        done = subprocess.run(train, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        return {"error": f"training failed (see {out / 'train.out'})", "train_seconds": seconds}
+    evaluate = [
+        sys.executable, "-m", "gan_lightning.evaluate", f"ckpt={out / 'checkpoints' / 'last.ckpt'}",
+        "metrics.num_samples=10000", "metrics.split=test", f"output={out / 'eval.json'}",
+    ]  # fmt: skip
+    with open(out / "eval.out", "w") as log:
+        subprocess.run(evaluate, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        [row] = json.loads((out / "eval.json").read_text())["results"]
+    except (OSError, ValueError, KeyError) as err:
+        return {"error": f"evaluation failed ({err}; see {out / 'eval.out'})"}
+    keep = ("fid_digits", "kid_mean_digits", "is_digits", "classes_covered_digits")
+    scores = {k: row[k] for k in keep}
+    scores["label_agreement_digits"] = row.get("label_agreement_digits")
+    return {**scores, "train_seconds": round(seconds, 1)}
+
+
+def mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3g}"
+    return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
+
+
+def markdown(results: dict, meta: dict) -> str:
+    lines = [
+        MARK_BEGIN,
+        f"Measured {meta['date']} on {meta['machine']}; {meta['seeds']} seeds per row; budgets in "
+        "real batches; scores of 10k samples vs the 10k MNIST test images (digit classifier).",
+        "",
+    ]
+    for table, rows in results.items():
+        budget = TABLES[table]["budget"] if not meta.get("quick") else meta["quick_budget"]
+        lines += [
+            f"**{table}** ({budget} batches of {meta['batch_size']}):",
+            "",
+            "| row | FID_digits | KID | IS | classes | label agreement | train time (s) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, runs in rows.items():
+            ok = [r for r in runs if "error" not in r]
+            if not ok:
+                lines.append(f"| {name} | failed | | | | | |")
+                continue
+
+            def col(key: str) -> str:
+                return mean_std([r.get(key) for r in ok])
+
+            lines.append(
+                f"| {name} | {col('fid_digits')} | {col('kid_mean_digits')} | {col('is_digits')} "
+                f"| {col('classes_covered_digits')} | {col('label_agreement_digits')} "
+                f"| {col('train_seconds')} |"
+            )
+        lines.append("")
+    lines.append(MARK_END)
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = REPO / "BENCHMARKS.md") -> None:
+    content = path.read_text() if path.exists() else ""
+    if MARK_BEGIN in content:
+        head, rest = content.split(MARK_BEGIN, 1)
+        tail = rest.split(MARK_END, 1)[1] if MARK_END in rest else ""
+        content = head + text + tail
+    else:
+        content = content.rstrip() + "\n\n## Sample-quality ablation\n\n" + text + "\n"
+    path.write_text(content)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", nargs="+", default=sorted(TABLES), choices=sorted(TABLES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (1 thread each if >1)")
+    parser.add_argument("--out", default=str(REPO / "logs" / "quality"))
+    parser.add_argument("--quick", action="store_true", help="5 batches per row (smoke test)")
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md's section")
+    args = parser.parse_args(argv)
+    threads = 1 if args.jobs > 1 else (os.cpu_count() or 1)
+    jobs = []
+    for table in args.rows:
+        budget = 5 if args.quick else TABLES[table]["budget"]
+        for name, overrides in chain(TABLES[table]["base"]):
+            for seed in args.seeds:
+                slug = name.replace(" ", "").replace(":", "_").replace("&", "_").replace("+", "")
+                out = Path(args.out) / table / f"{slug}_seed{seed}"
+                jobs.append((table, name, out, overrides, budget, seed))
+    results: dict = {}
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [
+            (table, name, pool.submit(run_one, out, overrides, budget, seed, threads))
+            for table, name, out, overrides, budget, seed in jobs
+        ]
+        for table, name, future in futures:
+            row = future.result()
+            results.setdefault(table, {}).setdefault(name, []).append(row)
+            print(f"{table:6s} {name:26s} {row}", flush=True)
+    import platform
+
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "seeds": len(args.seeds),
+        "batch_size": 64,
+        "quick": args.quick,
+        "quick_budget": 5,
+        "jobs": args.jobs,
+    }
+    RESULTS.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    text = markdown(results, meta)
+    print(text)
+    if args.write and not args.quick:
+        write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
