@@ -156,3 +156,26 @@ def test_other_formats_name_the_version_that_wrote_them(tmp_path):
     )  # fmt: skip
     with pytest.raises(ConfigError, match=r"gan-lightning 9\.0\.0 \(checkpoint format 7\)"):
         read_checkpoint(path)
+
+
+def test_truncated_and_resumed_with_another_model_are_clear_errors(tmp_path):
+    from omegaconf import OmegaConf
+
+    from gan_lightning.train import prepare_resume
+
+    model = {"_target_": "gan_lightning.modules.gan.GAN"}
+    good = tmp_path / "good.ckpt"
+    torch.save(
+        {"state_dict": {"w": torch.ones(1000)},
+         "gan_lightning": {"config": {"model": model}, "format": 1, "batches_seen": 7}},
+        good,
+    )  # fmt: skip
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ConfigError, match="not a gan-lightning checkpoint .*unreadable"):
+        read_checkpoint(truncated)
+    cfg = OmegaConf.create({"model": {"_target_": "gan_lightning.modules.vae.VAE"}, "logger": None})
+    with pytest.raises(ConfigError, match="holds a gan_lightning.modules.gan.GAN but model"):
+        prepare_resume(cfg, str(good))
+    cfg.model._target_ = "gan_lightning.modules.gan.GAN"
+    prepare_resume(cfg, str(good))  # the same class: fine

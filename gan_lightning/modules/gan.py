@@ -417,8 +417,11 @@ class GAN(GenerativeModule):
     def _log_train(self, logs: dict[str, torch.Tensor], batch_size: int) -> None:
         values = {f"train/{k}": v for k, v in logs.items()}
         self.log_train(values, batch_size, prog_bar=("train/d_loss", "train/g_loss"))
-        if self.on_nan == "skip_batch":
-            self.log("train/skipped_batches", float(self.skipped_batches), on_step=True)
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        if self.on_nan == "skip_batch":  # the running count, once an epoch
+            self.log("train/skipped_batches", float(self.skipped_batches), on_epoch=True)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         real, real_labels = images_of(batch), labels_of(batch)

@@ -164,8 +164,8 @@ class VAE(GenerativeModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x = images_of(batch)
         terms = self.loss_terms(x)
-        self._log("train", terms, x.shape[0])
         self.batches_seen += 1
+        self._log("train", terms, x.shape[0])
         return terms["loss"]
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
