@@ -237,8 +237,14 @@ class GenerativeModule(pl.LightningModule):
     def on_validation_start(self) -> None:
         self.sync_buffers()
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # The epoch's last batch: log the means now, so the epoch-end hooks of callbacks
+        # (progress lines, curves), which Lightning runs before this module's, see them.
+        if self.trainer.fit_loop.epoch_loop.done:
+            self.log_epoch_means()
+
     def on_train_epoch_end(self) -> None:
-        self.log_epoch_means()
+        self.log_epoch_means()  # anything not logged yet (an epoch stopped by a callback)
         self.sync_buffers()
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
