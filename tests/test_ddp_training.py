@@ -41,6 +41,7 @@ def train(run_dir: Path, mnist_dir: Path, *overrides: str) -> subprocess.Complet
         "trainer.max_epochs=-1",
         "trainer.limit_train_batches=3",  # 3-batch epochs: epoch means are logged twice
         "trainer.limit_val_batches=1",
+        "trainer.log_every_n_steps=1",  # step values every batch: the probe records them
         "trainer.enable_model_summary=false",
         "data.batch_size=16",
         "num_threads=1",

@@ -19,6 +19,7 @@ The contract (used by sample grids, metrics, the generate/evaluate CLIs):
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,11 @@ from gan_lightning.errors import ConfigError, NonFiniteError
 from gan_lightning.nets.priors import NormalPrior
 from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import as_pixel_range
+
+# Epoch values this module logs are already averaged over the ranks (log_epoch_means), and
+# the learning rates are the same on every rank: Lightning's advice to add sync_dist=True to
+# them would only add a lazy collective (see log_epoch_means).
+warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting")
 
 CHECKPOINT_KEY = "gan_lightning"
 #: Bumped when a checkpoint written by this version cannot be read by an older one (or the
@@ -209,9 +215,22 @@ class GenerativeModule(pl.LightningModule):
                 )  # fmt: skip
 
     def log_epoch_means(self) -> None:
-        """The epoch means of what :meth:`log_train` collected, averaged over DDP ranks."""
-        for key, (total, count) in self._train_sums.items():
-            self.log(f"{key}_epoch", total / count, on_step=False, on_epoch=True, sync_dist=True)
+        """The epoch means of what :meth:`log_train` collected, averaged over DDP ranks.
+
+        The average is taken here, by every rank at once (one all-reduce), and logged as a
+        plain value: with Lightning's ``sync_dist=True`` the reduction would happen lazily on
+        the first read of ``trainer.callback_metrics``, and a rank-zero-only callback reading
+        them at the epoch end would wait forever for the other ranks."""
+        if not self._train_sums:
+            return
+        keys = sorted(self._train_sums)
+        means = torch.stack([self._train_sums[k][0] / self._train_sums[k][1] for k in keys])
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(means)
+            means = means / world
+        for key, value in zip(keys, means, strict=True):
+            self.log(f"{key}_epoch", value, on_step=False, on_epoch=True)
         self._train_sums = {}
 
     # ------------------------------------------------------------------ randomness
