@@ -23,6 +23,7 @@ import netrc
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,11 @@ class WandbLogger(LightningWandbLogger):
                 str(err).splitlines()[0][:200],
             )
             wandb_forget_run(self)
-            init_kwargs.pop("id")
+            # A fresh id, and no resume: with ``resume="allow"`` and no id, wandb would pick
+            # the held id again from its ``wandb-resume.json``.
+            init_kwargs["id"] = uuid.uuid4().hex[:8]
+            init_kwargs["resume"] = "never"
+            self._id = init_kwargs["id"]
             run = super().experiment
         if not getattr(self, "_announced", False):
             self._announced = True

@@ -283,3 +283,48 @@ def test_names_and_groups_from_the_hydra_job():
     assert default_run_name(sweep) == "seed003_bn_ablation-2"
     assert default_group(sweep, "train") == "seed003_bn_ablation-2026-01-01_10-00-00"
     assert default_run_name({}) is None
+
+
+# --------------------------------------------------------------------------- held run id
+HOLDER = """
+import sys, time, wandb
+wandb.init(mode="offline", id=sys.argv[1], dir=sys.argv[2], project="p", resume="allow")
+print("started", flush=True)
+time.sleep(120)
+"""
+
+CONTINUER = """
+import logging, os, signal, subprocess, sys, wandb
+logging.basicConfig(level=logging.WARNING)
+from gan_lightning.loggers import WandbLogger
+wandb.setup()  # one wandb-core service, inherited by the child through $WANDB_SERVICE
+holder = subprocess.Popen([sys.executable, "-c", sys.argv[1], "held0001", sys.argv[2]],
+                          stdout=subprocess.PIPE, text=True)
+holder.stdout.readline()
+os.kill(holder.pid, signal.SIGKILL)  # the service never hears that the run ended
+holder.wait()
+logger = WandbLogger(save_dir=sys.argv[2], project="p", id="held0001", mode="offline")
+logger.log_hyperparams({"a": 1})
+print("RUN", logger.experiment.id, logger.version)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_id_still_held_by_a_killed_process_falls_back_to_a_new_run(tmp_path):
+    """resume=auto after a SIGKILL continues the W&B id; when the service that served the
+    killed process still holds it ("run ID ... is in use"), training logs to a new run."""
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    env.pop("WANDB_SERVICE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", CONTINUER, HOLDER, str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "W&B could not continue run held0001 (run ID held0001 is in use)" in out.stderr
+    run_id, version = out.stdout.split("RUN ")[1].split()
+    assert run_id == version != "held0001"
+    assert list(tmp_path.glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb"))

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.classifier import default_classifier_path, ensure_classifier
@@ -213,7 +213,9 @@ class GenerativeMetrics(pl.Callback):
         self._low_in_a_row = self._low_in_a_row + 1 if reasons else 0
         if self._low_in_a_row < self.collapse_patience:
             return 0.0
-        rank_zero_warn(
+        if rank_zero_only.rank != 0:
+            return 1.0
+        log.warning(  # the log, not Python warnings: a warning shown once would hide a relapse
             f"Mode collapse suspected: {', '.join(reasons)} for {self._low_in_a_row} evaluations "
             "in a row. Look at the sample grids; try a lower learning rate for D, label "
             "smoothing, model.objective=hinge with spectral norm, or an earlier checkpoint."

@@ -24,6 +24,14 @@ from gan_lightning.errors import ConfigError
 CONDITIONINGS = ("none", "acgan", "projection")
 
 
+def check_num_classes(num_classes: int, key: str) -> None:
+    """Refuse a negative class count before it becomes a negative tensor dimension."""
+    if int(num_classes) < 0:
+        raise ConfigError(
+            f"model.{key}.num_classes must be >= 0 (0: unconditional); got {num_classes}."
+        )
+
+
 def check_conditioning(num_classes: int, conditioning: str | None, key: str) -> str:
     """``conditioning`` normalised (``None`` -> ``none``), consistent with ``num_classes``."""
     conditioning = conditioning or "none"
@@ -32,8 +40,7 @@ def check_conditioning(num_classes: int, conditioning: str | None, key: str) -> 
             f"model.{key}.conditioning={conditioning!r} is not known; choose one of "
             f"{list(CONDITIONINGS)}."
         )
-    if int(num_classes) < 0:
-        raise ConfigError(f"model.{key}.num_classes must be >= 0; got {num_classes}.")
+    check_num_classes(num_classes, key)
     if (conditioning == "none") != (int(num_classes) == 0):
         raise ConfigError(
             f"model.{key}: conditioning={conditioning!r} with num_classes={num_classes}; a "
@@ -46,8 +53,9 @@ def check_conditioning(num_classes: int, conditioning: str | None, key: str) -> 
 class LabelInput(nn.Module):
     """z (N, L) and labels (N,) -> (N, L + num_classes): the conditional generator's input."""
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, key: str = "generator") -> None:
         super().__init__()
+        check_num_classes(num_classes, key)
         self.num_classes = int(num_classes)
         if self.num_classes:
             self.embedding = nn.Embedding(self.num_classes, self.num_classes)

@@ -185,7 +185,7 @@ class DCGANGenerator(nn.Module):
         self.image_shape = tuple(int(s) for s in image_shape)
         s0, k = conv_levels(self.image_shape, self.config_key)
         self.output_activation_name = output_activation
-        self.label_input = LabelInput(self.num_classes)
+        self.label_input = LabelInput(self.num_classes, self.config_key)
         self.net = up_stack(
             self.latent_dim + self.label_input.extra_features,
             self.image_shape[0],

@@ -51,7 +51,7 @@ class MLPGenerator(nn.Module):
         self.num_classes = int(num_classes)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.output_activation_name = output_activation
-        self.label_input = LabelInput(self.num_classes)
+        self.label_input = LabelInput(self.num_classes, self.config_key)
         self.hidden, width = layers.mlp_stack(
             self.latent_dim + self.label_input.extra_features,
             hidden_sizes,
