@@ -46,13 +46,16 @@ test: install ## Run the whole test suite (unit + real-MNIST integration), CPU o
 test-fast: install ## Run the quick tests only (no real-data integration runs)
 	$(PYTHON) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
+bench: install ## Benchmark the project against plain PyTorch -> BENCHMARKS.md/.json (~15 min; ARGS=--quick: < 1 min, to logs/bench/)
+	$(PYTHON) -m benchmarks.bench $(ARGS)
+
 lint: install ## Ruff lint + format check
-	$(PYTHON) -m ruff check gan_lightning tests train.py
-	$(PYTHON) -m ruff format --check gan_lightning tests train.py
+	$(PYTHON) -m ruff check gan_lightning benchmarks tests train.py
+	$(PYTHON) -m ruff format --check gan_lightning benchmarks tests train.py
 
 format: install ## Ruff autofix + format
-	$(PYTHON) -m ruff check --fix gan_lightning tests train.py
-	$(PYTHON) -m ruff format gan_lightning tests train.py
+	$(PYTHON) -m ruff check --fix gan_lightning benchmarks tests train.py
+	$(PYTHON) -m ruff format gan_lightning benchmarks tests train.py
 
 clean: ## Remove run outputs and caches (keeps .venv and the data cache)
 	rm -rf logs outputs multirun wandb .pytest_cache .ruff_cache
