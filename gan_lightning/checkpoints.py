@@ -4,8 +4,9 @@ Every checkpoint carries the resolved run config in ``checkpoint["gan_lightning"
 (plain containers, see :mod:`gan_lightning.modules.base`), so the model is rebuilt from its
 own ``model`` config and the weights loaded into it. Loading uses
 ``torch.load(weights_only=True)``: a checkpoint from an untrusted source can hold tensors and
-plain containers, never code that runs on unpickling. The generate and evaluate CLIs both
-load through :func:`load_module`.
+plain containers, never code that runs on unpickling; and its config is checked against an
+allowlist before anything in it is instantiated (:mod:`gan_lightning.safe_config`). The
+generate and evaluate CLIs, and resuming, all read checkpoints through this module.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 
 import torch
 
+from gan_lightning import __version__
 from gan_lightning.errors import ConfigError
-from gan_lightning.modules.base import CHECKPOINT_KEY
+from gan_lightning.modules.base import CHECKPOINT_FORMAT, CHECKPOINT_KEY
+from gan_lightning.safe_config import check_saved_config, instantiate_trusted
 
 NOT_OURS = (
     "{path} is not a gan-lightning checkpoint ({why}). Pass a .ckpt from a run directory, "
@@ -48,7 +51,24 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     config = state.get("config") if isinstance(state, dict) else None
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ConfigError(NOT_OURS.format(path=path, why=f"no '{CHECKPOINT_KEY}' run config"))
+    check_format(path, state)
+    try:
+        check_saved_config(config)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
     return checkpoint
+
+
+def check_format(path: Path, state: dict[str, Any]) -> None:
+    """Checkpoints of another checkpoint format (another major version of the project) are
+    refused with the version that wrote them, instead of failing on a missing key later."""
+    written = state.get("format", 1)
+    if written != CHECKPOINT_FORMAT:
+        raise ConfigError(
+            f"{path} was written by gan-lightning {state.get('version', '?')} (checkpoint "
+            f"format {written}); this is gan-lightning {__version__} (format "
+            f"{CHECKPOINT_FORMAT}). Use the version that wrote it, or retrain."
+        )
 
 
 def load_module(path: str | Path, map_location: Any = "cpu") -> tuple[Any, dict[str, Any]]:
@@ -57,12 +77,12 @@ def load_module(path: str | Path, map_location: Any = "cpu") -> tuple[Any, dict[
     Returns ``(module, config)``: the module in eval mode on ``map_location``'s device, and the
     resolved run config it was trained with (``config["model"]``, ``config["data"]``, ...).
     """
-    from hydra.utils import instantiate
-
     checkpoint = read_checkpoint(path, map_location)
     config = checkpoint[CHECKPOINT_KEY]["config"]
     try:
-        module = instantiate(config["model"])
+        module = instantiate_trusted(config["model"], "model")
+    except ConfigError:
+        raise
     except Exception as err:  # noqa: BLE001 - name the checkpoint, keep the cause chained
         raise ConfigError(
             f"Could not rebuild the model of {path} from its saved config "

@@ -29,7 +29,7 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from gan_lightning.errors import ConfigError, DataSourceError
+from gan_lightning.errors import ConfigError, DataSourceError, NonFiniteError
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,10 @@ USER_ERROR_EXIT = 2
 
 
 def user_error(err: BaseException | None) -> BaseException | None:
-    """The :class:`ConfigError`/:class:`DataSourceError` behind ``err``, if any (Hydra wraps
-    errors raised in ``__init__`` of instantiated classes)."""
+    """The :class:`ConfigError`/:class:`DataSourceError`/:class:`NonFiniteError` behind ``err``,
+    if any (Hydra wraps errors raised in ``__init__`` of instantiated classes)."""
     while err is not None:
-        if isinstance(err, (ConfigError, DataSourceError)):
+        if isinstance(err, (ConfigError, DataSourceError, NonFiniteError)):
             return err
         err = err.__cause__ or (
             err.__context__ if isinstance(err, InstantiationException) else None

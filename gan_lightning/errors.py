@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class DataSourceError(RuntimeError):
     """A dataset is missing or could not be fetched; the message says where to put it."""
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or gradient became NaN/Inf; the message names the batch, the net and the loss."""

@@ -31,6 +31,7 @@ from gan_lightning.checkpoints import load_module, read_checkpoint
 from gan_lightning.cli import hydra_cli, resolve_device
 from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_KEY
+from gan_lightning.safe_config import instantiate_trusted
 
 log = logging.getLogger(__name__)
 
@@ -234,14 +235,13 @@ def print_table(rows: list[dict[str, Any]], extractor: str, title: str) -> None:
 # --------------------------------------------------------------------------- main
 def build_scoring(config: DictConfig) -> tuple[Any, Any]:
     """(DataModule set up, metrics component prepared) from a resolved run config."""
-    from hydra.utils import instantiate
-
-    metrics = instantiate(config.metrics)  # checks the settings before any data is loaded
+    # Through the allowlist: with ckpt=, these nodes come from a file someone gave us.
+    metrics = instantiate_trusted(config.metrics, "metrics")  # checks settings before data
     if not metrics.enabled:
         raise ConfigError(
             "this run's data are not images (data.image_shape); there is nothing to score."
         )
-    datamodule = instantiate(config.data)
+    datamodule = instantiate_trusted(config.data, "data")
     datamodule.prepare_data()
     datamodule.setup("fit")
     metrics.prepare(datamodule)

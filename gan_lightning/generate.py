@@ -49,6 +49,8 @@ class GenerateConfig:
     method: str = MISSING
     batch_size: int = MISSING
     device: str = MISSING
+    label: int | None = MISSING
+    ema: bool | None = MISSING
 
 
 def check_config(cfg: DictConfig) -> GenerateConfig:
@@ -73,42 +75,68 @@ def check_config(cfg: DictConfig) -> GenerateConfig:
     return checked
 
 
-def sample_latents(module: Any, n: int, seed: int | None, truncation: float | None) -> torch.Tensor:
-    """(n, latent_dim) latents from the model's prior, drawn on the CPU so a seed gives the
-    same images on every device."""
+def sample_inputs(
+    module: Any, n: int, seed: int | None, truncation: float | None, label: int | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(n, latent_dim) latents from the model's prior and, for a class-conditional model, the
+    labels (all ``label``, or drawn uniformly), on the CPU so a seed gives the same images on
+    every device."""
     generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     z = module.sample_latent(n, generator, device="cpu")
     if truncation is not None:
         truncate_(z, float(truncation), module.prior, generator)
-    return z
+    classes = int(getattr(module, "num_classes", 0))
+    if label is not None:
+        if not classes:
+            raise ConfigError(f"label={label}: this model is not class-conditional; drop label=.")
+        if not 0 <= label < classes:
+            raise ConfigError(f"label={label} is not a class of this model (0..{classes - 1}).")
+        return z, torch.full((n,), int(label), dtype=torch.long)
+    return z, module.sample_labels(n, generator, device="cpu") if classes else None
 
 
-def generate_images(module: Any, z: torch.Tensor, batch_size: int) -> torch.Tensor:
+def generate_images(
+    module: Any, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int
+) -> torch.Tensor:
     """Images in [0, 1] on the CPU, (N, C, H, W), generated ``batch_size`` at a time."""
     chunks = []
     for start in range(0, z.shape[0], batch_size):
-        images = module.generate(z[start : start + batch_size])
+        part = slice(start, start + batch_size)
+        images = module.generate(z[part], None if labels is None else labels[part])
         chunks.append(to_unit(images, module.pixel_range).cpu())
     return torch.cat(chunks)
+
+
+def write_grid(images: torch.Tensor, nrow: int, padding: int, out: Path) -> torch.Tensor:
+    grid = make_grid(images, nrow=nrow, padding=padding)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid, out)
+    return grid
 
 
 def run(cfg: GenerateConfig) -> list[Path]:
     """Generate and write; returns the files written."""
     device = resolve_device(cfg.device)
     module, config = load_module(cfg.ckpt, map_location=device)
+    if cfg.ema is not None:
+        if getattr(module, "generator_ema", None) is None and cfg.ema:
+            raise ConfigError("ema=true but this checkpoint has no EMA generator (ema_decay=null).")
+        module.sample_with_ema = bool(cfg.ema)
     model_name = str(config.get("model", {}).get("_target_", type(module).__name__))
     if cfg.interpolate:
         method = cfg.method
         if method == "auto":
             method = default_methods(module.prior)[-1]
         check_method(method, module.prior)
-        z = sample_latents(module, 2 * cfg.pairs, cfg.seed, cfg.truncation)
+        z, labels = sample_inputs(module, 2 * cfg.pairs, cfg.seed, cfg.truncation, cfg.label)
         path_z = interpolate(z[: cfg.pairs], z[cfg.pairs :], cfg.steps, method)  # (P, T, D)
-        images = generate_images(module, path_z.reshape(-1, path_z.shape[-1]), cfg.batch_size)
-        grid = make_grid(images, nrow=cfg.steps, padding=cfg.padding)
+        if labels is not None:  # one class along each row
+            labels = labels[: cfg.pairs].repeat_interleave(cfg.steps)
+        images = generate_images(
+            module, path_z.reshape(-1, path_z.shape[-1]), labels, cfg.batch_size
+        )
         out = Path(cfg.out or "interpolation.png")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, out)
+        grid = write_grid(images, cfg.steps, cfg.padding, out)
         log.info(
             "Wrote %d %s interpolation(s) of %d steps (%dx%d) from %s to %s",
             cfg.pairs,
@@ -121,8 +149,8 @@ def run(cfg: GenerateConfig) -> list[Path]:
         )
         return [out]
 
-    z = sample_latents(module, cfg.n, cfg.seed, cfg.truncation)
-    images = generate_images(module, z, cfg.batch_size)
+    z, labels = sample_inputs(module, cfg.n, cfg.seed, cfg.truncation, cfg.label)
+    images = generate_images(module, z, labels, cfg.batch_size)
     if cfg.format == "folder":
         folder = Path(cfg.out or "samples")
         folder.mkdir(parents=True, exist_ok=True)
@@ -132,6 +160,11 @@ def run(cfg: GenerateConfig) -> list[Path]:
             path = folder / f"{index:0{digits}d}.png"
             save_image(image, path)
             written.append(path)
+        if labels is not None:  # which class each file was asked to be, for external scorers
+            (folder / "labels.csv").write_text(
+                "file,label\n"
+                + "".join(f"{p.name},{int(y)}\n" for p, y in zip(written, labels, strict=True))
+            )
         log.info(
             "Wrote %d images of %dx%d from %s to %s/",
             cfg.n,
@@ -141,11 +174,8 @@ def run(cfg: GenerateConfig) -> list[Path]:
             folder,
         )
         return written
-    nrow = cfg.nrow or int(math.ceil(math.sqrt(cfg.n)))
-    grid = make_grid(images, nrow=nrow, padding=cfg.padding)
     out = Path(cfg.out or "samples.png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid, out)
+    grid = write_grid(images, cfg.nrow or int(math.ceil(math.sqrt(cfg.n))), cfg.padding, out)
     log.info(
         "Wrote a grid of %d samples (%dx%d px) from %s to %s",
         cfg.n,

@@ -1,12 +1,21 @@
-"""GAN objectives as pure functions of discriminator logits.
+"""GAN and VAE objectives as pure functions of logits and targets.
 
-All functions take *logits* (pre-sigmoid D outputs): ``log D = -softplus(-l)`` and
-``log(1 - D) = -softplus(l)`` are evaluated in a numerically stable form, which is why the
-discriminators in ``nets/`` end without a sigmoid.
+All GAN functions take discriminator *logits* (pre-sigmoid D outputs): ``log D = -softplus(-l)``
+and ``log(1 - D) = -softplus(l)`` are evaluated in a numerically stable form, which is why the
+discriminators in ``nets/`` end without a sigmoid. They return means over the batch, in the
+dtype of the logits (the module hands them fp32 logits under mixed precision).
 
-The discriminator loss is the negated value function of Goodfellow et al.,
-``-(E[log D(x)] + E[log(1 - D(G(z)))])``, i.e. the *sum* of the real and fake BCE terms
-(the convention of the original paper and pytorch/examples), with optional soft targets.
+Objectives (``model.objective``), each a D loss and a G loss:
+
+* ``non_saturating`` (default) and ``minimax``: the GAN paper's value function for D,
+  ``-(E[log D(x)] + E[log(1 - D(G(z)))])`` (the *sum* of the real and fake BCE terms, as in
+  the paper and pytorch/examples), with optional soft targets; G minimises
+  ``-E[log D(G(z))]`` or ``E[log(1 - D(G(z)))]``.
+* ``hinge`` (Lim & Ye 2017; Miyato et al. 2018, with spectral norm): D minimises
+  ``E[max(0, 1 - l(x))] + E[max(0, 1 + l(G(z)))]``, G minimises ``-E[l(G(z))]``.
+* ``least_squares`` (LSGAN, Mao et al. 2017, the 0-1 coding): D minimises
+  ``1/2 E[(l(x) - 1)^2] + 1/2 E[l(G(z))^2]`` (targets 1/0, or the label ranges), G minimises
+  ``1/2 E[(l(G(z)) - 1)^2]``; ``l`` is D's raw output, not a probability.
 """
 
 from __future__ import annotations
@@ -16,7 +25,21 @@ import torch.nn.functional as F
 
 from gan_lightning.errors import ConfigError
 
-GENERATOR_OBJECTIVES = ("non_saturating", "minimax")
+GENERATOR_OBJECTIVES = ("non_saturating", "minimax", "hinge", "least_squares")
+#: Objectives whose D loss has targets (so label smoothing / noisy labels mean something).
+TARGETED_OBJECTIVES = ("non_saturating", "minimax", "least_squares")
+
+
+def check_objective(objective: str) -> str:
+    if objective not in GENERATOR_OBJECTIVES:
+        raise ConfigError(
+            f"model.objective={objective!r} is not known; choose one of {list(GENERATOR_OBJECTIVES)}."
+        )
+    return objective
+
+
+def _targets(value: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device).expand_as(like)
 
 
 def discriminator_loss(
@@ -24,29 +47,40 @@ def discriminator_loss(
     fake_logits: torch.Tensor,
     real_targets: torch.Tensor | float = 1.0,
     fake_targets: torch.Tensor | float = 0.0,
+    objective: str = "non_saturating",
 ) -> torch.Tensor:
-    """BCE of real samples against ``real_targets`` plus fake samples against ``fake_targets``."""
-    real_t = torch.as_tensor(real_targets, dtype=real_logits.dtype, device=real_logits.device)
-    fake_t = torch.as_tensor(fake_targets, dtype=fake_logits.dtype, device=fake_logits.device)
-    real = F.binary_cross_entropy_with_logits(real_logits, real_t.expand_as(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, fake_t.expand_as(fake_logits))
-    return real + fake
+    """D's loss on real and fake logits; targets apply to the BCE and least-squares losses."""
+    if objective in ("non_saturating", "minimax"):
+        real = F.binary_cross_entropy_with_logits(real_logits, _targets(real_targets, real_logits))
+        fake = F.binary_cross_entropy_with_logits(fake_logits, _targets(fake_targets, fake_logits))
+        return real + fake
+    if objective == "hinge":
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    if objective == "least_squares":
+        real = (real_logits - _targets(real_targets, real_logits)).pow(2).mean()
+        fake = (fake_logits - _targets(fake_targets, fake_logits)).pow(2).mean()
+        return 0.5 * (real + fake)
+    check_objective(objective)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def generator_loss(fake_logits: torch.Tensor, objective: str = "non_saturating") -> torch.Tensor:
     """The generator's loss on D's logits for generated samples.
 
     ``minimax``: minimise ``E[log(1 - D(G(z)))]`` (Algorithm 1 of the GAN paper; saturates early,
-    when D confidently rejects samples).
-    ``non_saturating``: minimise ``-E[log D(G(z))]``, the paper's practical recommendation.
+    when D confidently rejects samples). ``non_saturating``: minimise ``-E[log D(G(z))]``, the
+    paper's practical recommendation. ``hinge``: ``-E[l]``. ``least_squares``: ``1/2 E[(l-1)^2]``.
     """
     if objective == "non_saturating":
         return F.softplus(-fake_logits).mean()
     if objective == "minimax":
         return -F.softplus(fake_logits).mean()
-    raise ConfigError(
-        f"model.objective={objective!r} is not known; choose one of {list(GENERATOR_OBJECTIVES)}."
-    )
+    if objective == "hinge":
+        return -fake_logits.mean()
+    if objective == "least_squares":
+        return 0.5 * (fake_logits - 1.0).pow(2).mean()
+    check_objective(objective)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def sample_targets(
@@ -63,6 +97,21 @@ def sample_targets(
     if low == high:
         return float(low)
     return torch.empty(n, dtype=like.dtype, device=like.device).uniform_(low, high)
+
+
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): ``E[||grad_x D(x)||^2]`` on real data, differentiable.
+
+    ``real_inputs`` must have ``requires_grad=True`` and be what D saw (after augmentation).
+    The module multiplies it by ``gamma / 2`` (and by the lazy interval, StyleGAN2-style).
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The auxiliary classifier's cross-entropy (AC-GAN, Odena et al. 2017)."""
+    return F.cross_entropy(class_logits, labels)
 
 
 # --------------------------------------------------------------------------- VAE objectives

@@ -78,7 +78,7 @@ def test_max_steps_is_translated_into_optimizer_steps(tmp_path):
         ("model.optimizer_g.lr=-1e-3", "model.optimizer_g.lr"),
         ("data.digits=[11]", "data.digits"),
         ("data.pixel_range=[0,2]", "pixel_range"),
-        ("model.objective=hinge", "model.objective"),
+        ("model.objective=wasserstein", "model.objective"),
         ("model.real_label_range=[0.7,1.3]", "model.real_label_range"),
         ("data.batch_size=0", "data.batch_size"),
         ("trainer.max_steps=0", "trainer.max_steps"),

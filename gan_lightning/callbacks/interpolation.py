@@ -27,10 +27,18 @@ def interpolation_grid(
     num_steps: int,
     method: str,
     padding: int = 2,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One row per pair (z0[i] -> z1[i]), ``num_steps`` columns: a (3, H, W) float in [0, 1]."""
+    """One row per pair (z0[i] -> z1[i]), ``num_steps`` columns: a (3, H, W) float in [0, 1].
+
+    A conditional model keeps one class along each row (``labels[i]``; default: row i is
+    class i mod num_classes), so only the latent moves."""
     path = interpolate(z0, z1, num_steps, method)  # (P, T, D)
-    images = module.generate(path.reshape(-1, path.shape[-1]))  # (P*T, C, H, W)
+    if labels is None:
+        labels = module.default_labels(z0.shape[0]) if getattr(module, "num_classes", 0) else None
+    if labels is not None:
+        labels = labels.to(path.device).repeat_interleave(num_steps)  # (P*T,)
+    images = module.generate(path.reshape(-1, path.shape[-1]), labels)  # (P*T, C, H, W)
     return image_grid(images, module.pixel_range, num_steps, padding)
 
 

@@ -60,6 +60,8 @@ class LatentManifold(PictureCallback):
         self.padding = int(padding)
 
     def latents(self, module: Any) -> torch.Tensor:
+        if int(getattr(module, "num_classes", 0)):
+            raise Skip("a class-conditional model has no single 2-D manifold")
         if int(getattr(module, "latent_dim", -1)) != 2:
             raise Skip(f"latent_dim={getattr(module, 'latent_dim', None)} (needs 2)")
         z = latent_grid(getattr(module, "prior", None), self.grid_size)

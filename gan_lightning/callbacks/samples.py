@@ -17,6 +17,8 @@ class SampleGrid(PictureCallback):
 
     The latents are drawn once from the model's prior with ``seed`` and kept in the callback's
     state (saved in checkpoints), so grids of a resumed run stay comparable epoch to epoch.
+    A class-conditional model gets one row per class, the same latents down each column
+    (``num_samples // num_classes`` columns), so a row shows a class and a column a style.
     """
 
     config_key = "sample_grid"
@@ -48,8 +50,14 @@ class SampleGrid(PictureCallback):
 
     def render(self, module: Any) -> torch.Tensor:
         """The grid as a float (3, H, W) tensor in [0, 1]."""
-        images = module.generate(self._latents(module))
-        return image_grid(images, module.pixel_range, self.nrow, self.padding)
+        z = self._latents(module)
+        classes = int(getattr(module, "num_classes", 0))
+        if not classes:
+            return image_grid(module.generate(z), module.pixel_range, self.nrow, self.padding)
+        per_class = max(1, self.num_samples // classes)
+        labels = torch.arange(classes).repeat_interleave(per_class)  # row r: class r
+        images = module.generate(z[:per_class].repeat(classes, 1), labels)
+        return image_grid(images, module.pixel_range, per_class, self.padding)
 
     def pictures(self, trainer: pl.Trainer, module: Any) -> list[Picture]:
         return [Picture("samples/fixed_noise", self.render(module))]

@@ -171,6 +171,8 @@ class BaseDataModule(pl.LightningDataModule):
     #: Datasets served from memory collate with :func:`passthrough_collate`; streaming ones
     #: (``in_memory = False``) use the DataLoader's default collate of per-sample tensors.
     in_memory: bool = True
+    #: Integer class labels 0..num_classes-1 the batches carry (conditional GANs); 0: none.
+    num_classes: int = 0
 
     def __init__(
         self,

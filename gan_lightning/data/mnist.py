@@ -33,8 +33,11 @@ class MNISTDataModule(BaseDataModule):
     """Real MNIST (60k train / 10k test), optionally restricted to some digits.
 
     ``val_size`` images are held out of the 60k training set for validation (0 = validate on
-    the official test set). ``digits: [2]`` trains on one class, as seed 001 does.
+    the official test set). ``digits: [2]`` trains on one class, as seed 001 does. Labels are
+    the digits, so conditional GANs train on it (10 classes, whatever the subset).
     """
+
+    num_classes = 10
 
     def __init__(
         self,

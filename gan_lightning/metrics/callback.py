@@ -5,7 +5,8 @@ and the DataModule's splits, so it needs nothing from the model's code. Every
 ``every_n_epochs`` epochs (and after the last one) it scores ``num_samples`` generated images
 against real images of ``split`` and logs ``val/fid_<extractor>``, ``val/kid_mean_<extractor>``,
 ``val/kid_std_<extractor>``, ``val/is_<extractor>`` (+ ``val/classes_covered_digits`` and
-``val/class_kl_digits`` for the digit classifier). Select the best checkpoint on it with
+``val/class_kl_digits`` for the digit classifier, and ``val/label_agreement_digits`` for a
+class-conditional model: how often the classifier agrees with the requested digit). Select the best checkpoint on it with
 ``callbacks.model_checkpoint.monitor=val/fid_digits callbacks.model_checkpoint.mode=min``.
 """
 
@@ -205,7 +206,8 @@ class GenerativeMetrics(pl.Callback):
             fakes = generated_batches(
                 module, self.num_samples, self.seed, self.batch_size, rank, world_size
             )
-            scorer.add_generated(fakes, module.pixel_range)
+            conditional = bool(getattr(module, "num_classes", 0))
+            scorer.add_generated(fakes, module.pixel_range, conditional)
             return scorer.compute()
 
     @torch.inference_mode()

@@ -66,13 +66,24 @@ def real_batches(
 
 def generated_batches(
     module: Any, num: int, seed: int, batch_size: int, rank: int = 0, world_size: int = 1
-) -> Iterator[torch.Tensor]:
-    """This rank's share of ``num`` generated images, in ``module.pixel_range``.
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """This rank's share of ``num`` generated images, in ``module.pixel_range``, with the class
+    each was asked for (``None`` for an unconditional model).
 
-    All ``num`` latents are drawn on the CPU from one seeded generator (cheap), and each rank
-    decodes its slice: the same seed gives the same images whatever the device or world size.
+    All ``num`` latents (then, for a conditional model, uniformly drawn labels) come from one
+    seeded CPU generator, and each rank decodes its slice: the same seed gives the same images
+    whatever the device or world size.
     """
-    z = module.sample_latent(int(num), torch.Generator().manual_seed(int(seed)), device="cpu")
-    z = z[shard(int(num), rank, world_size)]
+    generator = torch.Generator().manual_seed(int(seed))
+    z = module.sample_latent(int(num), generator, device="cpu")
+    conditional = bool(getattr(module, "num_classes", 0))
+    labels = module.sample_labels(int(num), generator, device="cpu") if conditional else None
+    mine = shard(int(num), rank, world_size)
+    z = z[mine]
+    labels = labels[mine] if labels is not None else None
     for start in range(0, z.shape[0], int(batch_size)):
-        yield module.generate(z[start : start + int(batch_size)])
+        part = slice(start, start + int(batch_size))
+        if labels is None:
+            yield module.generate(z[part]), None
+        else:
+            yield module.generate(z[part], labels[part]), labels[part]

@@ -73,6 +73,25 @@ class ClassHistogram(Metric):
         return {"covered": covered, "kl": kl, "histogram": p}
 
 
+class LabelAgreement(Metric):
+    """How often the extractor's class of a generated image is the class it was asked for
+    (a conditional GAN's "does label 3 draw a 3"), summed across ranks."""
+
+    full_state_update = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("correct", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.correct += (logits.argmax(dim=1) == labels.to(logits.device)).sum()
+        self.total += labels.numel()
+
+    def compute(self) -> torch.Tensor:
+        return self.correct.double() / self.total.clamp(min=1)
+
+
 def shard(n: int, rank: int, world_size: int) -> slice:
     """Rank ``rank``'s contiguous share of ``n`` items (sizes differ by at most one).
 
@@ -142,31 +161,44 @@ class Scorer(nn.Module):
                 else None
             )
         self.classes = ClassHistogram(extractor.num_classes) if extractor.reports_classes else None
+        self.agreement = LabelAgreement() if extractor.reports_classes else None
         self.num_real = 0
         self.num_generated = 0
+        #: Whether the generated images came with requested labels (a conditional model).
+        self.conditional = False
 
     # ------------------------------------------------------------------ features
     @torch.no_grad()
     def extract(
-        self, batches: Iterable[torch.Tensor], pixel_range: Sequence[float]
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """All features (and logits) of an iterable of image batches, in order."""
-        features, logits = [], []
-        for images in batches:
+        self, batches: Iterable[Any], pixel_range: Sequence[float]
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """All features, logits and requested labels of an iterable of image batches (or
+        ``(images, labels)`` pairs, labels ``None`` for unconditional samples), in order."""
+        features, logits, labels = [], [], []
+        for item in batches:
+            images, wanted = item if isinstance(item, (tuple, list)) else (item, None)
             for start in range(0, images.shape[0], self.batch_size):
                 f, z = self.extractor.extract(images[start : start + self.batch_size], pixel_range)
                 features.append(f.float())
                 if z is not None:
                     logits.append(z.float())
+            if wanted is not None:
+                labels.append(wanted)
         device = next(self.extractor.parameters()).device
         if not features:  # a rank with an empty share still takes part in the sync
             empty = torch.zeros(0, self.extractor.num_features, device=device)
-            return empty, (
+            return (
+                empty,
                 torch.zeros(0, self.extractor.num_classes, device=device)
                 if self.extractor.num_classes
-                else None
+                else None,
+                None,
             )
-        return torch.cat(features), (torch.cat(logits) if logits else None)
+        return (
+            torch.cat(features),
+            torch.cat(logits) if logits else None,
+            torch.cat(labels).to(device) if labels else None,
+        )
 
     @property
     def has_real(self) -> bool:
@@ -174,20 +206,29 @@ class Scorer(nn.Module):
 
     def add_real(self, batches: Iterable[torch.Tensor], pixel_range: Sequence[float]) -> int:
         """Feature statistics of this rank's real images (once: they survive resets)."""
-        features, _ = self.extract(batches, pixel_range)
+        features, _, _ = self.extract(batches, pixel_range)
         self.fid.update(features, real=True)
         self.kid.update(features, real=True)
         self.num_real += features.shape[0]
         return features.shape[0]
 
-    def add_generated(self, batches: Iterable[torch.Tensor], pixel_range: Sequence[float]) -> int:
-        features, logits = self.extract(batches, pixel_range)
+    def add_generated(
+        self, batches: Iterable[Any], pixel_range: Sequence[float], conditional: bool = False
+    ) -> int:
+        """Generated images (or ``(images, requested labels)`` pairs) of this rank.
+
+        ``conditional``: the model was asked for classes, so label agreement is scored (on
+        every rank alike, also one whose share is empty: the sync needs all of them)."""
+        self.conditional = bool(conditional)
+        features, logits, labels = self.extract(batches, pixel_range)
         self.fid.update(features, real=False)
         self.kid.update(features, real=False)
         if self.inception_score is not None:
             self.inception_score.update(logits)
         if self.classes is not None:
             self.classes.update(logits)
+        if self.agreement is not None and labels is not None:
+            self.agreement.update(logits, labels)
         self.num_generated += features.shape[0]
         return features.shape[0]
 
@@ -211,6 +252,8 @@ class Scorer(nn.Module):
             classes = self.classes.compute()
             scores[f"classes_covered_{self.name}"] = float(classes["covered"])
             scores[f"class_kl_{self.name}"] = float(classes["kl"])
+        if self.agreement is not None and self.conditional:
+            scores[f"label_agreement_{self.name}"] = float(self.agreement.compute())
         return scores
 
     def class_histogram(self) -> list[float] | None:
@@ -226,4 +269,6 @@ class Scorer(nn.Module):
             self.inception_score.reset()
         if self.classes is not None:
             self.classes.reset()
+        if self.agreement is not None:
+            self.agreement.reset()
         self.num_generated = 0

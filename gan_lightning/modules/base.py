@@ -4,8 +4,10 @@ The contract (used by sample grids, metrics, the generate/evaluate CLIs):
 
 * ``latent_dim`` and ``pixel_range`` attributes;
 * :meth:`sample_latent` draws z from the model's prior (optionally with a seeded generator);
-* :meth:`generate` maps z to images in ``pixel_range``, in eval mode, without gradients and
-  without touching BatchNorm running statistics;
+* :meth:`generate` maps z (and, for a class-conditional model, labels) to images in
+  ``pixel_range``, in eval mode, without gradients and without touching BatchNorm running
+  statistics;
+* ``num_classes`` (0: unconditional) and :meth:`sample_labels` for conditional models;
 * :meth:`optimizer_steps_for` converts a budget of real batches into Lightning's optimizer-step
   unit (see :mod:`gan_lightning.modules.schedule`);
 * ``batches_seen``: real batches trained on so far (the project's step unit; pictures and
@@ -23,12 +25,15 @@ import pytorch_lightning as pl
 import torch
 
 from gan_lightning import __version__
-from gan_lightning.errors import ConfigError
+from gan_lightning.errors import ConfigError, NonFiniteError
 from gan_lightning.nets.priors import NormalPrior
 from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import as_pixel_range
 
 CHECKPOINT_KEY = "gan_lightning"
+#: Bumped when a checkpoint written by this version cannot be read by an older one (or the
+#: reverse); gan_lightning.checkpoints refuses other formats with the version that wrote them.
+CHECKPOINT_FORMAT = 1
 
 #: An optimizer factory (a Hydra ``_partial_``): the module binds it to its own parameters.
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -42,6 +47,9 @@ def check_optimizer(key: str, factory: OptimizerFactory) -> None:
 
 
 class GenerativeModule(pl.LightningModule):
+    #: Classes a conditional model generates (labels 0..num_classes-1); 0: unconditional.
+    num_classes: int = 0
+
     def __init__(self, latent_dim: int, pixel_range: Sequence[float], prior: Any = None) -> None:
         super().__init__()
         self.latent_dim = int(latent_dim)
@@ -64,10 +72,30 @@ class GenerativeModule(pl.LightningModule):
             )
         return self.prior.sample((n, self.latent_dim), device or self.device)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - contract
-        """z -> images in ``pixel_range``; GAN and VAE each define it."""
+    def sample_labels(
+        self, n: int, generator: torch.Generator | None = None, device: Any = None
+    ) -> torch.Tensor | None:
+        """Labels drawn uniformly from the classes (``None`` for an unconditional model); with
+        ``generator`` drawn on the CPU like :meth:`sample_latent`."""
+        if not self.num_classes:
+            return None
+        if generator is not None:
+            labels = torch.randint(0, self.num_classes, (n,), generator=generator)
+            return labels.to(device or self.device)
+        return torch.randint(0, self.num_classes, (n,), device=device or self.device)
+
+    def default_labels(self, n: int) -> torch.Tensor | None:
+        """Balanced labels 0, 1, ..., K-1, 0, 1, ... for callers that name no class."""
+        if not self.num_classes:
+            return None
+        return torch.arange(n, device=self.device) % self.num_classes
+
+    def decode(
+        self, z: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:  # pragma: no cover - contract
+        """z (and labels) -> images in ``pixel_range``; GAN and VAE each define it."""
         raise NotImplementedError(
-            f"{type(self).__name__} must define decode(z) (see GenerativeModule)"
+            f"{type(self).__name__} must define decode(z, labels) (see GenerativeModule)"
         )
 
     def sampling_nets(self) -> list[torch.nn.Module]:  # pragma: no cover - contract
@@ -77,16 +105,43 @@ class GenerativeModule(pl.LightningModule):
         )
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """Images in ``pixel_range`` for latents ``z``, in eval mode (restored afterwards)."""
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in ``pixel_range`` for latents ``z``, in eval mode (restored afterwards).
+
+        A conditional model without ``labels`` draws the classes in turn (balanced)."""
+        if labels is None:
+            labels = self.default_labels(z.shape[0])
+        elif not self.num_classes:
+            raise ConfigError(f"{type(self).__name__} is not class-conditional; drop the labels.")
         with eval_mode(*self.sampling_nets()):
-            return self.decode(z.to(self.device)).float()
+            labels = labels.to(self.device) if labels is not None else None
+            return self.decode(z.to(self.device), labels).float()
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.generate(self.sample_latent(n, generator))
+        return self.generate(self.sample_latent(n, generator), self.sample_labels(n, generator))
 
     def optimizer_steps_for(self, n_batches: int) -> int:
         return n_batches
+
+    # ------------------------------------------------------------------ logging
+    def log_train(
+        self, values: dict[str, torch.Tensor], batch_size: int, prog_bar: Sequence[str] = ()
+    ) -> None:
+        """Log training values as ``<key>_step`` (this rank's value, every batch) and
+        ``<key>_epoch`` (the mean over the epoch *and over all DDP ranks*).
+
+        Lightning's ``on_step=True, on_epoch=True`` would either log rank 0's epoch mean
+        (``sync_dist=False``) or all-reduce every metric on every batch (``sync_dist=True``);
+        two entries give the exact epoch mean with one reduction per epoch.
+        """
+        for key, value in values.items():
+            value = value.detach()
+            shown = key in prog_bar
+            self.log(f"{key}_step", value, on_step=True, on_epoch=False, prog_bar=shown)
+            self.log(
+                f"{key}_epoch", value, on_step=False, on_epoch=True, sync_dist=True,
+                batch_size=batch_size,
+            )  # fmt: skip
 
     # ------------------------------------------------------------------ checkpoints
     def extra_checkpoint_state(self) -> dict[str, Any]:
@@ -97,8 +152,16 @@ class GenerativeModule(pl.LightningModule):
         self.batches_seen = int(state.get("batches_seen", 0))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = [name for name, value in checkpoint["state_dict"].items()
+               if value.is_floating_point() and not bool(torch.isfinite(value).all())]  # fmt: skip
+        if bad:  # never replace the last good checkpoint with a broken state
+            raise NonFiniteError(
+                f"Refusing to save a checkpoint at batch {self.batches_seen}: {bad[:3]} hold "
+                "NaN/Inf values. The previous checkpoint is the last good state."
+            )
         checkpoint[CHECKPOINT_KEY] = {
             "version": __version__,
+            "format": CHECKPOINT_FORMAT,
             "config": self.run_config,
             "module": type(self).__module__ + "." + type(self).__qualname__,
             **self.extra_checkpoint_state(),

@@ -1,29 +1,55 @@
-"""The one GAN LightningModule: MLP GANs and DCGANs differ only in the nets Hydra injects.
+"""The one GAN LightningModule: MLP GANs, DCGANs and their conditional and modern variants differ
+only in the nets Hydra injects and in options of this class.
 
 Manual optimization, one real minibatch per ``training_step``. The :class:`UpdateSchedule`
 decides whether D, G or both are updated on that batch; the number of batches seen so far is
 saved in checkpoints, so a resumed run continues the D:G cycle where it stopped.
+
+Options, each off by default (``conf/model/gan.yaml``, docs/models.md):
+
+* ``objective``: ``non_saturating`` | ``minimax`` | ``hinge`` | ``least_squares``
+  (:mod:`gan_lightning.losses`); label smoothing / noisy labels for the targeted ones;
+* ``ema_decay``: an exponential moving average of G's weights and BatchNorm buffers
+  (``torch.optim.swa_utils.AveragedModel``), used for samples, scores and ``gan-generate``
+  when ``sample_with_ema``;
+* ``r1_gamma`` / ``r1_every``: the R1 gradient penalty on real data, lazily every k D steps;
+* ``augment``: DiffAugment policies applied to every image D sees (:mod:`gan_lightning.augment`);
+* class conditioning: ``num_classes`` with a projection or AC-GAN discriminator
+  (:mod:`gan_lightning.nets.conditional`), labels from the DataModule;
+* ``grad_clip``: gradient-norm clipping through Lightning's ``clip_gradients``;
+* ``on_nan``: a non-finite loss or gradient stops the run (``stop``) or skips that update
+  (``skip_batch``), before any weight or EMA is touched.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from gan_lightning.errors import ConfigError
+from gan_lightning.augment import check_policy, diff_augment
+from gan_lightning.errors import ConfigError, NonFiniteError
 from gan_lightning.losses import (
-    GENERATOR_OBJECTIVES,
+    TARGETED_OBJECTIVES,
+    check_objective,
+    class_loss,
     discriminator_loss,
     generator_loss,
+    r1_penalty,
     sample_targets,
 )
 from gan_lightning.modules.base import GenerativeModule, OptimizerFactory, check_optimizer
 from gan_lightning.modules.schedule import UpdateSchedule
-from gan_lightning.utils.batches import images_of
+from gan_lightning.utils.batches import images_of, labels_of
 from gan_lightning.utils.pixels import activation_can_produce
+
+log = logging.getLogger(__name__)
+
+NAN_POLICIES = ("stop", "skip_batch")
 
 
 def _check_label_range(name: str, value: Sequence[float]) -> tuple[float, float]:
@@ -36,18 +62,41 @@ def _check_label_range(name: str, value: Sequence[float]) -> tuple[float, float]
     return low, high
 
 
+def _check_range(key: str, value: Any, low: float, high: float | None = None) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model.{key}={value!r} must be a number.") from err
+    if not number >= low or (high is not None and not number <= high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ConfigError(f"model.{key}={value!r} must be {bounds}.")
+    return number
+
+
 class GAN(GenerativeModule):
     """Generative adversarial network trained by Goodfellow's Algorithm 1 (and variants).
 
     Args:
-        generator: maps z (N, latent_dim) to images (N, *image_shape).
-        discriminator: maps images to logits (N,).
-        optimizer_g / optimizer_d: optimizer factories (Hydra ``_partial_``) bound to each net.
+        generator: maps z (N, latent_dim) [and labels (N,)] to images (N, *image_shape).
+        discriminator: maps images [and labels] to logits (N,); ``extract``/``head``/
+            ``classify`` for the conditional heads (:mod:`gan_lightning.nets.conditional`).
+        optimizer_g / optimizer_d: optimizer factories (Hydra ``_partial_``) bound to each net;
+            separate learning rates for G and D are TTUR (Heusel et al. 2017).
         d_steps / g_steps: k D updates per G update, or k G updates per D update.
-        objective: ``non_saturating`` (default) or ``minimax`` generator loss.
+        objective: ``non_saturating`` (default), ``minimax``, ``hinge`` or ``least_squares``.
         real_label_range / fake_label_range: D's targets; a point ``[0.9, 0.9]`` is one-sided
             label smoothing, a range ``[0.7, 1.0]`` draws noisy labels per sample (seed 003).
         pixel_range: the data's range; the generator's output activation must cover it.
+        num_classes / conditioning: checks that both nets agree with ``model.num_classes``
+            and ``model.conditioning`` (the nets read the same keys).
+        acgan_weight: weight of the auxiliary classifier's loss (AC-GAN).
+        ema_decay: EMA of G's weights (e.g. 0.999); ``None``: off.
+        ema_start: real batches before the average starts (it copies G until then).
+        sample_with_ema: samples, scores and gan-generate use the EMA generator.
+        r1_gamma / r1_every: R1 weight (0: off) and its lazy interval in D steps.
+        augment: DiffAugment policies, e.g. ``[color, translation, cutout]``.
+        grad_clip: max gradient norm per net (``None``: no clipping).
+        on_nan: ``stop`` or ``skip_batch`` when a loss or gradient is not finite.
     """
 
     def __init__(
@@ -64,6 +113,17 @@ class GAN(GenerativeModule):
         objective: str = "non_saturating",
         real_label_range: Sequence[float] = (1.0, 1.0),
         fake_label_range: Sequence[float] = (0.0, 0.0),
+        num_classes: int | None = None,
+        conditioning: str | None = None,
+        acgan_weight: float = 1.0,
+        ema_decay: float | None = None,
+        ema_start: int = 0,
+        sample_with_ema: bool = True,
+        r1_gamma: float = 0.0,
+        r1_every: int = 16,
+        augment: Sequence[str] | str | None = None,
+        grad_clip: float | None = None,
+        on_nan: str = "stop",
     ) -> None:
         if latent_dim is not None and int(latent_dim) != generator.latent_dim:
             raise ConfigError(
@@ -72,10 +132,7 @@ class GAN(GenerativeModule):
             )
         super().__init__(generator.latent_dim, pixel_range, prior)
         self.automatic_optimization = False
-        if objective not in GENERATOR_OBJECTIVES:
-            raise ConfigError(
-                f"model.objective={objective!r} is not known; choose one of {list(GENERATOR_OBJECTIVES)}."
-            )
+        self.objective = check_objective(objective)
         activation = getattr(generator, "output_activation_name", "linear")
         if not activation_can_produce(activation, self.pixel_range):
             raise ConfigError(
@@ -89,23 +146,99 @@ class GAN(GenerativeModule):
         self.discriminator = discriminator
         self.optimizer_g = optimizer_g
         self.optimizer_d = optimizer_d
-        self.schedule = UpdateSchedule(int(d_steps), int(g_steps))
-        self.objective = objective
+        self.schedule = UpdateSchedule(d_steps, g_steps)
         self.real_label_range = _check_label_range("real_label_range", real_label_range)
         self.fake_label_range = _check_label_range("fake_label_range", fake_label_range)
+        smoothing = (self.real_label_range, self.fake_label_range) != ((1.0, 1.0), (0.0, 0.0))
+        if smoothing and self.objective not in TARGETED_OBJECTIVES:
+            raise ConfigError(
+                f"model.objective={self.objective} has no targets, so label ranges "
+                f"{list(self.real_label_range)}/{list(self.fake_label_range)} mean nothing; "
+                "keep real_label_range=[1,1] and fake_label_range=[0,0]."
+            )
+        self._init_conditioning(num_classes, conditioning, acgan_weight)
+        self.augment = check_policy(augment)
+        self.r1_gamma = _check_range("r1_gamma", r1_gamma, 0.0)
+        self.r1_every = int(_check_range("r1_every", r1_every, 1))
+        self.grad_clip = None if grad_clip is None else _check_range("grad_clip", grad_clip, 0.0)
+        if self.grad_clip == 0.0:
+            raise ConfigError("model.grad_clip=0 clips every gradient to nothing; use null (off).")
+        if on_nan not in NAN_POLICIES:
+            raise ConfigError(
+                f"model.on_nan={on_nan!r} is not known; choose one of {NAN_POLICIES}."
+            )
+        self.on_nan = on_nan
+        self.skipped_batches = 0
+        self.sample_with_ema = bool(sample_with_ema)
+        self.ema_start = int(_check_range("ema_start", ema_start, 0))
+        self.generator_ema: AveragedModel | None = None
+        if ema_decay is not None:
+            decay = _check_range("ema_decay", ema_decay, 0.0, 1.0)
+            self.generator_ema = AveragedModel(
+                generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True
+            )
+            self.generator_ema.requires_grad_(False)  # never optimised; DDP must ignore it
+
+    def _init_conditioning(
+        self, num_classes: int | None, conditioning: str | None, acgan_weight: float
+    ) -> None:
+        g_classes = int(getattr(self.generator, "num_classes", 0))
+        d_classes = int(getattr(self.discriminator, "num_classes", 0))
+        self.conditioning = getattr(self.discriminator, "conditioning", "none")
+        expected = int(num_classes or 0)
+        if g_classes != expected or d_classes != expected:
+            raise ConfigError(
+                f"model.num_classes={expected} but the generator takes {g_classes} classes and "
+                f"the discriminator {d_classes}; set the nets' num_classes to ${{model.num_classes}}."
+            )
+        if (conditioning or "none") != self.conditioning:
+            raise ConfigError(
+                f"model.conditioning={conditioning!r} but the discriminator is "
+                f"{self.conditioning!r}; set model.discriminator.conditioning to "
+                "${model.conditioning}."
+            )
+        self.num_classes = expected
+        self.acgan_weight = _check_range("acgan_weight", acgan_weight, 0.0)
 
     # ------------------------------------------------------------------ contract
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that samples: the EMA copy when there is one (and it is wanted)."""
+        if self.generator_ema is not None and self.sample_with_ema:
+            return self.generator_ema.module
+        return self.generator
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.sampler(z, labels) if self.num_classes else self.sampler(z)
 
     def sampling_nets(self) -> list[nn.Module]:
-        return [self.generator]
+        return [self.sampler]
 
     def optimizer_steps_for(self, n_batches: int) -> int:
         return self.schedule.optimizer_steps(n_batches)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(z, labels) if self.num_classes else self.generator(z)
+
+    def setup(self, stage: str) -> None:
+        """Conditional models need class labels from the data, checked before training."""
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if not self.num_classes or datamodule is None:  # plain dataloaders: the caller's call
+            return
+        data_classes = int(getattr(datamodule, "num_classes", 0) or 0)
+        if data_classes != self.num_classes:
+            raise ConfigError(
+                f"model.num_classes={self.num_classes} (conditioning={self.conditioning}) but "
+                f"the data provide {data_classes or 'no'} class labels; conditional GANs train on "
+                "labelled data such as data=mnist (10 classes)."
+            )
+
+    def extra_checkpoint_state(self) -> dict[str, Any]:
+        return {**super().extra_checkpoint_state(), "skipped_batches": self.skipped_batches}
+
+    def load_extra_checkpoint_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_checkpoint_state(state)
+        self.skipped_batches = int(state.get("skipped_batches", 0))
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self):
@@ -115,25 +248,103 @@ class GAN(GenerativeModule):
             self.optimizer_d(params=self.discriminator.parameters()),
         ]
 
-    def _d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        real_logits = self.discriminator(real)
-        fake_logits = self.discriminator(fake)
+    def _discriminate(
+        self, images: torch.Tensor, labels: torch.Tensor | None, track_input: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """D on (augmented) images: fp32 logits (N,), AC-GAN class logits or ``None``, and the
+        tensor D saw (with ``requires_grad`` when ``track_input``, for R1)."""
+        if self.augment:
+            images = diff_augment(images, self.augment)
+        if track_input:
+            images = images.detach().requires_grad_(True)
+        features = self.discriminator.extract(images)
+        logits = self.discriminator.head(features, labels if self.num_classes else None)
+        classes = self.discriminator.classify(features) if self.conditioning == "acgan" else None
+        return logits.float(), None if classes is None else classes.float(), images
+
+    def d_terms(
+        self,
+        real: torch.Tensor,
+        real_labels: torch.Tensor | None,
+        fake: torch.Tensor,
+        fake_labels: torch.Tensor | None,
+        regularise: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """D's loss (and what to log) on a real batch and a *detached* fake batch; with
+        ``regularise`` the R1 penalty is added (lazily weighted)."""
+        real_logits, real_classes, seen = self._discriminate(real, real_labels, regularise)
+        fake_logits, fake_classes, _ = self._discriminate(fake, fake_labels)
         loss = discriminator_loss(
             real_logits,
             fake_logits,
             sample_targets(real_logits.shape[0], self.real_label_range, real_logits),
             sample_targets(fake_logits.shape[0], self.fake_label_range, fake_logits),
+            self.objective,
         )
-        return {
-            "d_loss": loss,
+        terms = {
             "d_real": torch.sigmoid(real_logits.detach()).mean(),  # D(x)
             "d_fake": torch.sigmoid(fake_logits.detach()).mean(),  # D(G(z)) before the D step
         }
+        if real_classes is not None:
+            terms["d_class_loss"] = class_loss(real_classes, real_labels) + class_loss(
+                fake_classes, fake_labels
+            )
+            loss = loss + self.acgan_weight * terms["d_class_loss"]
+        if regularise:
+            terms["r1"] = r1_penalty(real_logits, seen)
+            # Lazy regularisation (StyleGAN2): every r1_every D steps, weighted by the interval.
+            loss = loss + 0.5 * self.r1_gamma * self.r1_every * terms["r1"]
+        terms["d_loss"] = loss
+        return terms
+
+    def g_terms(self, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, Any]:
+        """G's loss (and what to log) through D, which is frozen in this step."""
+        fake_logits, fake_classes, _ = self._discriminate(fake, fake_labels)
+        loss = generator_loss(fake_logits, self.objective)
+        terms: dict[str, torch.Tensor] = {}
+        if fake_classes is not None:
+            terms["g_class_loss"] = class_loss(fake_classes, fake_labels)
+            loss = loss + self.acgan_weight * terms["g_class_loss"]
+        terms["g_loss"] = loss
+        return terms
+
+    def _update(
+        self, optimizer: Any, loss: torch.Tensor, net: nn.Module, name: str, loss_name: str
+    ) -> bool:
+        """Backward, clip, check, step; ``False`` for a skipped update (no weight changes)."""
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.grad_clip is not None:
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm"
+            )
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
+        # One host sync per update: the price of never applying a NaN step (free on a CPU).
+        if not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm)):
+            what = f"{loss_name}={float(loss.detach()):.4g}, grad norm {float(norm):.4g}"
+            if self.on_nan == "stop":
+                raise NonFiniteError(
+                    f"Non-finite {loss_name} at batch {self.batches_seen} (epoch "
+                    f"{self.current_epoch}) in the {name}: {what}. Nothing was applied and the "
+                    "last checkpoint is the last good state; lower the learning rates, set "
+                    "model.grad_clip, or model.on_nan=skip_batch to skip such updates."
+                )
+            # No gradient reaches any weight (torch optimizers skip parameters without one), but
+            # the step is still counted, so trainer.max_steps stays a number of real batches.
+            optimizer.zero_grad(set_to_none=True)
+            optimizer.step()
+            log.warning("Skipped the %s update of batch %d: %s", name, self.batches_seen, what)
+            return False
+        optimizer.step()
+        return True
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        real = images_of(batch)
+        real, real_labels = images_of(batch), labels_of(batch)
         update_d, update_g = self.schedule.updates(self.batches_seen)
         opt_g, opt_d = self.optimizers()
+        n = real.shape[0]
+        fake_labels = self.sample_labels(n)
         # One G forward per batch, shared by the D and G steps. On batches where only D is
         # updated (d_steps > 1) nothing flows back into G, so no graph is built. G stays in
         # train mode either way: its BatchNorm layers normalise with this batch's statistics
@@ -141,45 +352,52 @@ class GAN(GenerativeModule):
         # running averages (used only in eval mode, for samples and scores) then follow the
         # generator's current output on every batch, not on every k-th one.
         with torch.set_grad_enabled(update_g):
-            fake = self.generator(self.sample_latent(real.shape[0]))  # (N, *image_shape)
+            fake = self(self.sample_latent(n), fake_labels)  # (N, *image_shape)
         logs: dict[str, torch.Tensor] = {}
+        skipped = False
 
         if update_d:
             self.toggle_optimizer(opt_d)
-            out = self._d_loss(real, fake.detach())
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(out["d_loss"])
-            opt_d.step()
+            r1_due = self.r1_gamma > 0 and self.batches_seen % self.r1_every == 0
+            terms = self.d_terms(real, real_labels, fake.detach(), fake_labels, r1_due)
+            skipped |= not self._update(opt_d, terms["d_loss"], self.discriminator, "D", "d_loss")
             self.untoggle_optimizer(opt_d)
-            logs.update(out)
+            logs.update(terms)
 
         if update_g:
             self.toggle_optimizer(opt_g)
-            g_loss = generator_loss(self.discriminator(fake), self.objective)
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
+            terms = self.g_terms(fake, fake_labels)
+            g_applied = self._update(opt_g, terms["g_loss"], self.generator, "G", "g_loss")
             self.untoggle_optimizer(opt_g)
-            logs["g_loss"] = g_loss.detach()
+            skipped |= not g_applied
+            logs.update(terms)
+            if g_applied and self.generator_ema is not None:
+                self._update_ema()
 
         self.batches_seen += 1
-        bar = {k: v for k, v in logs.items() if k in ("d_loss", "g_loss")}
-        self.log_dict(
-            {f"train/{k}": v for k, v in bar.items()},
-            prog_bar=True,
-            on_step=True,
-            on_epoch=True,
-            batch_size=real.shape[0],
-        )
-        rest = {f"train/{k}": v for k, v in logs.items() if k not in bar}
-        if rest:
-            self.log_dict(rest, on_step=True, on_epoch=True, batch_size=real.shape[0])
+        if skipped:
+            self.skipped_batches += 1
+        self._log_train(logs, n)
+
+    def _update_ema(self) -> None:
+        """Average from ``ema_start`` on; until then the EMA copy follows G exactly."""
+        ema = self.generator_ema
+        if self.batches_seen < self.ema_start:
+            ema.n_averaged.zero_()  # the next update copies G again (n_averaged == 0)
+        ema.update_parameters(self.generator)
+
+    def _log_train(self, logs: dict[str, torch.Tensor], batch_size: int) -> None:
+        values = {f"train/{k}": v for k, v in logs.items()}
+        self.log_train(values, batch_size, prog_bar=("train/d_loss", "train/g_loss"))
+        if self.on_nan == "skip_batch":
+            self.log("train/skipped_batches", float(self.skipped_batches), on_step=True)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        real = images_of(batch)
-        fake = self.generate(self.sample_latent(real.shape[0]))
-        out = self._d_loss(real, fake)
-        out["g_loss"] = generator_loss(self.discriminator(fake), self.objective)
+        real, real_labels = images_of(batch), labels_of(batch)
+        fake_labels = self.sample_labels(real.shape[0])
+        fake = self.generate(self.sample_latent(real.shape[0]), fake_labels)
+        out = self.d_terms(real, real_labels, fake, fake_labels)
+        out.update(self.g_terms(fake, fake_labels))
         self.log_dict(
             {f"val/{k}": v for k, v in out.items()}, sync_dist=True, batch_size=real.shape[0]
         )

@@ -134,7 +134,7 @@ class VAE(GenerativeModule):
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
 
     # ------------------------------------------------------------------ contract
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.mean(self.decoder(z))
 
     def sampling_nets(self) -> list[nn.Module]:
@@ -153,23 +153,13 @@ class VAE(GenerativeModule):
         return self.optimizer(params=self.parameters())
 
     def _log(self, stage: str, terms: dict[str, torch.Tensor], batch_size: int) -> None:
-        on_step = stage == "train"
-        self.log(
-            f"{stage}/loss",
-            terms["loss"],
-            prog_bar=True,
-            on_step=on_step,
-            on_epoch=True,
-            batch_size=batch_size,
-            sync_dist=not on_step,
-        )
-        self.log_dict(
-            {f"{stage}/{k}": terms[k].detach() for k in ("recon", "kl")},
-            on_step=on_step,
-            on_epoch=True,
-            batch_size=batch_size,
-            sync_dist=not on_step,
-        )
+        values = {f"{stage}/{k}": terms[k] for k in ("loss", "recon", "kl")}
+        if stage == "train":
+            self.log_train(values, batch_size, prog_bar=("train/loss",))
+        else:
+            loss = values.pop(f"{stage}/loss")
+            self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch_size)
+            self.log_dict(values, sync_dist=True, batch_size=batch_size)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x = images_of(batch)

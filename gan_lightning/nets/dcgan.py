@@ -29,6 +29,7 @@ from torch import nn
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.nets import layers
+from gan_lightning.nets.conditional import DiscriminatorHeads, LabelInput, check_conditioning
 
 #: Initialisations a config can name. ``dcgan``: conv weights N(0, 0.02), BatchNorm weights
 #: N(1, 0.02), biases 0 (Radford et al., Sec. 4). ``default``: PyTorch's own.
@@ -157,6 +158,8 @@ class DCGANGenerator(nn.Module):
         activation / negative_slope: hidden activation; DCGAN uses ReLU, seed 003 LeakyReLU.
         output_activation: ``tanh`` for [-1, 1] data (default), ``sigmoid``, or ``linear``.
         init: ``dcgan`` (N(0, 0.02)) or ``default``.
+        num_classes: > 0 for a class-conditional G (the label's embedding joins z).
+        spectral_norm: spectral normalisation of every (transposed) convolution.
     """
 
     config_key = "generator"
@@ -171,15 +174,20 @@ class DCGANGenerator(nn.Module):
         negative_slope: float = 0.2,
         output_activation: str = "tanh",
         init: str = "dcgan",
+        num_classes: int = 0,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         layers.check_conv_options(base_width, 0.0, self.config_key)
+        layers.check_latent_dim(latent_dim, self.config_key)
         self.latent_dim = int(latent_dim)
+        self.num_classes = int(num_classes)
         self.image_shape = tuple(int(s) for s in image_shape)
         s0, k = conv_levels(self.image_shape, self.config_key)
         self.output_activation_name = output_activation
+        self.label_input = LabelInput(self.num_classes)
         self.net = up_stack(
-            self.latent_dim,
+            self.latent_dim + self.label_input.extra_features,
             self.image_shape[0],
             s0,
             level_widths(base_width, k),
@@ -189,9 +197,11 @@ class DCGANGenerator(nn.Module):
         )
         self.out_act = layers.output_activation(output_activation)
         apply_init(self, init, self.config_key)
+        if spectral_norm:
+            layers.apply_spectral_norm(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.out_act(self.net(z))  # (N, C, H, W)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.out_act(self.net(self.label_input(z, labels)))  # (N, C, H, W)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -205,6 +215,9 @@ class DCGANDiscriminator(nn.Module):
         negative_slope: LeakyReLU slope (0.2 in DCGAN).
         dropout: dropout after each hidden activation (0 = off).
         init: ``dcgan`` (N(0, 0.02)) or ``default``.
+        num_classes / conditioning: a class-conditional D, ``projection`` or ``acgan``
+            (:mod:`gan_lightning.nets.conditional`), on the flattened last feature map.
+        spectral_norm: spectral normalisation of every convolution (and the heads).
     """
 
     config_key = "discriminator"
@@ -217,9 +230,14 @@ class DCGANDiscriminator(nn.Module):
         negative_slope: float = 0.2,
         dropout: float = 0.0,
         init: str = "dcgan",
+        num_classes: int = 0,
+        conditioning: str | None = "none",
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         layers.check_conv_options(base_width, dropout, self.config_key)
+        self.conditioning = check_conditioning(num_classes, conditioning, self.config_key)
+        self.num_classes = int(num_classes)
         self.image_shape = tuple(int(s) for s in image_shape)
         s0, k = conv_levels(self.image_shape, self.config_key)
         widths = level_widths(base_width, k)
@@ -227,7 +245,19 @@ class DCGANDiscriminator(nn.Module):
             self.image_shape[0], widths, bool(batch_norm), negative_slope, float(dropout)
         )  # (N, widths[0], s0, s0)
         self.out = nn.Conv2d(widths[0], 1, s0, 1, 0)  # (N, 1, 1, 1)
+        self.heads = DiscriminatorHeads(widths[0] * s0 * s0, self.num_classes, self.conditioning)
         apply_init(self, init, self.config_key)
+        if spectral_norm:
+            layers.apply_spectral_norm(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.features(x)).flatten()  # (N,)
+    def extract(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)  # (N, widths[0], s0, s0)
+
+    def head(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.heads.project(self.out(h).flatten(), h, labels)  # (N,)
+
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        return self.heads.classify(h)  # (N, num_classes)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.extract(x), labels)  # (N,)

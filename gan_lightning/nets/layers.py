@@ -55,6 +55,14 @@ def check_mlp_options(hidden_sizes: Sequence[int], dropout: float, key: str) -> 
         raise ConfigError(f"model.{key}.dropout must be in [0, 1); got {dropout}.")
 
 
+def check_latent_dim(latent_dim: int, key: str) -> None:
+    """A latent size < 1 has nothing to sample (and would fail deep inside torch)."""
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+        raise ConfigError(
+            f"model.{key}.latent_dim={latent_dim!r} must be an integer >= 1 (set model.latent_dim)."
+        )
+
+
 def check_conv_options(base_width: int, dropout: float, key: str) -> None:
     """Width and dropout of a convolutional net under ``model.<key>``."""
     if int(base_width) < 1:
@@ -88,3 +96,29 @@ def mlp_stack(
             modules.append(nn.Dropout(dropout))
         width = int(size)
     return nn.Sequential(*modules), width
+
+
+#: Layer types spectral normalisation applies to, and the weight dimension that indexes their
+#: output features (a transposed convolution stores (in, out, kH, kW)).
+SPECTRAL_NORM_DIMS: dict[type[nn.Module], int] = {
+    nn.Linear: 0,
+    nn.Conv2d: 0,
+    nn.ConvTranspose2d: 1,
+    nn.Embedding: 0,
+}
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) on every weight layer of ``module``.
+
+    Each Linear, Conv2d, ConvTranspose2d and Embedding weight W is reparametrised as
+    ``W / sigma(W)``, sigma estimated by one power iteration per training forward
+    (``torch.nn.utils.parametrizations.spectral_norm``), so every layer is (about) 1-Lipschitz.
+    """
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for child in list(module.modules()):
+        dim = SPECTRAL_NORM_DIMS.get(type(child))
+        if dim is not None:
+            spectral_norm(child, dim=dim)
+    return module

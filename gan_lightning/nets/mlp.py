@@ -10,6 +10,8 @@ Every fully connected GAN in the seed reports is a config of these two classes:
 
 The discriminator returns *logits*; the sigmoid of the seeds lives inside the loss
 (``BCEWithLogits``), which is the same function but stays finite under mixed precision.
+Both nets take class labels when ``num_classes > 0`` (:mod:`gan_lightning.nets.conditional`)
+and spectral normalisation of every weight layer with ``spectral_norm: true``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import torch
 from torch import nn
 
 from gan_lightning.nets import layers
+from gan_lightning.nets.conditional import DiscriminatorHeads, LabelInput, check_conditioning
 
 
 class MLPGenerator(nn.Module):
-    """z (N, latent_dim) -> images (N, *image_shape)."""
+    """z (N, latent_dim) [and labels (N,)] -> images (N, *image_shape)."""
 
     config_key = "generator"
 
@@ -38,25 +41,38 @@ class MLPGenerator(nn.Module):
         batch_norm: bool = True,
         dropout: float = 0.0,
         output_activation: str = "tanh",
+        num_classes: int = 0,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         layers.check_mlp_options(hidden_sizes, dropout, self.config_key)
+        layers.check_latent_dim(latent_dim, self.config_key)
         self.latent_dim = int(latent_dim)
+        self.num_classes = int(num_classes)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.output_activation_name = output_activation
+        self.label_input = LabelInput(self.num_classes)
         self.hidden, width = layers.mlp_stack(
-            self.latent_dim, hidden_sizes, activation, negative_slope, batch_norm, dropout
+            self.latent_dim + self.label_input.extra_features,
+            hidden_sizes,
+            activation,
+            negative_slope,
+            batch_norm,
+            dropout,
         )
         self.out = nn.Linear(width, math.prod(self.image_shape))
         self.out_act = layers.output_activation(output_activation)
+        if spectral_norm:
+            layers.apply_spectral_norm(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.out_act(self.out(self.hidden(z)))  # (N, prod(image_shape))
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.hidden(self.label_input(z, labels))  # (N, hidden_sizes[-1])
+        x = self.out_act(self.out(h))  # (N, prod(image_shape))
         return x.view(z.shape[0], *self.image_shape)  # (N, C, H, W) or (N, D)
 
 
 class MLPDiscriminator(nn.Module):
-    """images (N, *image_shape) -> logits (N,)."""
+    """images (N, *image_shape) [and labels (N,)] -> logits (N,)."""
 
     config_key = "discriminator"
 
@@ -68,9 +84,14 @@ class MLPDiscriminator(nn.Module):
         negative_slope: float = 0.2,
         batch_norm: bool = False,
         dropout: float = 0.0,
+        num_classes: int = 0,
+        conditioning: str | None = "none",
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         layers.check_mlp_options(hidden_sizes, dropout, self.config_key)
+        self.conditioning = check_conditioning(num_classes, conditioning, self.config_key)
+        self.num_classes = int(num_classes)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.hidden, width = layers.mlp_stack(
             math.prod(self.image_shape),
@@ -81,6 +102,18 @@ class MLPDiscriminator(nn.Module):
             dropout,
         )
         self.out = nn.Linear(width, 1)
+        self.heads = DiscriminatorHeads(width, self.num_classes, self.conditioning)
+        if spectral_norm:
+            layers.apply_spectral_norm(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.hidden(x.flatten(1))).squeeze(1)  # (N,)
+    def extract(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hidden(x.flatten(1))  # (N, hidden_sizes[-1])
+
+    def head(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.heads.project(self.out(h).squeeze(1), h, labels)  # (N,)
+
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        return self.heads.classify(h)  # (N, num_classes)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.extract(x), labels)  # (N,)

@@ -27,7 +27,7 @@ class LinearImages(GenerativeModule):
         torch.manual_seed(0)
         self.net = nn.Sequential(nn.Linear(latent_dim, 28 * 28), nn.Tanh())
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, labels=None) -> torch.Tensor:
         return self.net(z).view(-1, 1, 28, 28)
 
     def sampling_nets(self) -> list[nn.Module]:
@@ -88,7 +88,7 @@ def test_bad_settings_fail_before_training():
 class Points(LinearImages):
     """1-D samples (the Gaussian toy): nothing to draw."""
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, labels=None) -> torch.Tensor:
         return z[:, :1]
 
 

@@ -33,7 +33,7 @@ class RampModule(GenerativeModule):
         super().__init__(latent_dim, (0.0, 1.0), prior)
         self.net = nn.Identity()
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, labels=None) -> torch.Tensor:
         left = torch.sigmoid(z[:, 0]).view(-1, 1, 1, 1).expand(-1, 1, 8, 4)
         right = torch.sigmoid(z[:, 1 % z.shape[1]]).view(-1, 1, 1, 1).expand(-1, 1, 8, 4)
         return torch.cat([left, right], dim=3)  # (N, 1, 8, 8)

@@ -11,7 +11,6 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from gan_lightning.losses import generator_loss
 from tests.helpers import tensor_loader, tiny_gan
 
 
@@ -82,9 +81,9 @@ def test_label_targets_reach_the_discriminator_loss(monkeypatch, real_range, fak
     seen = []
     original = gan_module.discriminator_loss
 
-    def spy(real_logits, fake_logits, real_targets=1.0, fake_targets=0.0):
+    def spy(real_logits, fake_logits, real_targets=1.0, fake_targets=0.0, *args):
         seen.append((real_targets, fake_targets))
-        return original(real_logits, fake_logits, real_targets, fake_targets)
+        return original(real_logits, fake_logits, real_targets, fake_targets, *args)
 
     monkeypatch.setattr(gan_module, "discriminator_loss", spy)
     train(tiny_gan(real_label_range=real_range, fake_label_range=fake_range), 2)
@@ -118,30 +117,14 @@ def test_a_g_step_raises_d_of_g_for_both_objectives(objective):
     assert mean_logit() > before
 
 
-def test_minimax_saturates_where_non_saturating_does_not():
-    """At logits where D confidently rejects the samples, minimax's gradient vanishes and the
-    non-saturating one does not; both point the same way (raise the logit)."""
-    logits = torch.tensor([-8.0, 0.0, 8.0], requires_grad=True)
-    grads = {}
-    for objective in ("non_saturating", "minimax"):
-        (grad,) = torch.autograd.grad(generator_loss(logits, objective), logits)
-        grads[objective] = grad
-        assert (grad < 0).all()  # lowering the loss raises every logit
-    assert grads["minimax"][0].abs() < 1e-3 < grads["non_saturating"][0].abs()
-    # d/dl of -log sigmoid(l) vs log(1 - sigmoid(l)): ratio exp(l) per sample.
-    torch.testing.assert_close(
-        grads["minimax"] / grads["non_saturating"], torch.exp(logits.detach())
-    )
-
-
 @pytest.mark.parametrize(("d_steps", "batches"), [(1, 3), (3, 6)])
 def test_one_generator_forward_per_batch_without_a_graph_on_d_only_batches(d_steps, batches):
     model = tiny_gan(d_steps=d_steps)
     forwards = []
     model.generator.register_forward_hook(
-        lambda net, args, out: forwards.append((model.batches_seen, out.requires_grad))
-        if net.training
-        else None
+        lambda net, args, out: (
+            forwards.append((model.batches_seen, out.requires_grad)) if net.training else None
+        )
     )
     train(model, batches)
     assert [b for b, _ in forwards] == list(range(batches))  # exactly one per real batch
