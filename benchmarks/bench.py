@@ -143,11 +143,13 @@ def measure(
         feeder = {"plain_tv0": "torchvision0", "plain_tv2": "torchvision2"}.get(path, "memory")
         with plain_pytorch_env():
             return time_plain(datas[case_name], options, feeder, warmup, seconds)
-    variant, extra = path, ()
+    variant, extra, stock = path, (), False
     if path == "project_bf16":
         variant, extra = "project", ("trainer.precision=bf16-mixed",)
+    elif path == "project_stock":  # without gan_lightning.compat.speed_up_lightning
+        variant, stock = "project", True
     quick_case = case if not quick else type(case)(**{**case.__dict__, "warmup_steps": warmup})
-    return time_project(quick_case, variant, extra, seconds)
+    return time_project(quick_case, variant, extra, seconds, stock_lightning=stock)
 
 
 def interleaved(
@@ -191,6 +193,8 @@ def fast_paths(
     for label, (options, for_cases) in FAST_PATHS.items():
         if quick and options.compile:
             continue
+        if quick:  # smoke test: every variant once, on the first case
+            for_cases = tuple(cases[:1])
         for case in (c for c in for_cases if c in cases):
             ratios, rates, compile_s = [], [], []
             n = 1 if options.compile else repeats  # compiling once is long enough
@@ -280,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with plain_pytorch_env():
         record["flops"] = {name: step_flops(datas[name]) for name in cases}
-    paths = ["plain", "project", "project_bare", "plain_tv0", "plain_tv2"]
+    paths = ["plain", "project", "project_bare", "project_stock", "plain_tv0", "plain_tv2"]
     paths += ["plain_bf16", "project_bf16"]
     record["measurements"] = interleaved(cases, paths, repeats, seconds, datas, quick)
     if "fast_paths" not in skip:
@@ -297,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
 
         log.warning("default run (python train.py) ...")
         overrides = (
-            ["trainer.max_epochs=2", "trainer.limit_train_batches=30", "metrics.num_samples=500"]
+            ["trainer.max_epochs=2", "trainer.limit_train_batches=20", "metrics.num_samples=500"]
             if quick
             else []
         )

@@ -5,8 +5,8 @@
 records
 
 * training throughput per epoch, from the first to the last batch end of the epoch (no
-  validation, no epoch-end work inside), and per segment of ``segment`` batches, so a drop
-  inside an epoch shows too;
+  validation, no epoch-end work inside), per wall second and per CPU second of the process,
+  and per segment of ``segment`` batches, so a drop inside an epoch shows too;
 * the wall time of every validation pass (the val loop plus the FID/KID/IS evaluation in
   ``on_validation_epoch_end``) and of the epoch-end work (pictures, checkpoints);
 * per epoch, what the drift hypotheses need: resident memory, intra-op threads, denormal
@@ -18,12 +18,15 @@ The share of periodic evaluation is the validation time over the run's wall time
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,15 @@ import pytorch_lightning as pl
 import torch
 
 from benchmarks.cases import REPO, data_dir
+
+
+def minor_page_faults() -> int:
+    """Minor page faults of this process so far (a fresh page touched: allocator churn)."""
+    try:
+        text = Path("/proc/self/stat").read_text()
+        return int(text[text.rindex(")") + 2 :].split()[7])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def rss_mb() -> float:
@@ -43,6 +55,45 @@ def rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _proc_cpu_seconds(stat_path: Path) -> tuple[str, float]:
+    """(name, user + system CPU seconds) of a /proc/<pid>[/task/<tid>]/stat entry."""
+    text = stat_path.read_text()
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return name, (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+
+def cpu_by_thread_and_child() -> dict[str, float]:
+    """CPU seconds so far of every thread of this process and of every descendant process
+    (the W&B service, DataLoader workers), keyed ``thread:<name>:<tid>`` /
+    ``child:<name>:<pid>``; empty where /proc is missing."""
+    out: dict[str, float] = {}
+    # Python threads by their Python name (rich's refresh thread, W&B's, ...); the others are
+    # native: the main thread's OpenMP workers and library threads.
+    python_names = {t.native_id: t.name for t in threading.enumerate()}
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for task in Path("/proc/self/task").iterdir():
+            name, seconds = _proc_cpu_seconds(task / "stat")
+            name = python_names.get(int(task.name), f"native {name}")
+            out[f"thread:{name}:{task.name}"] = seconds
+        parents: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    stat = (entry / "stat").read_text()
+                    ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+                    parents.setdefault(ppid, []).append(int(entry.name))
+        todo = list(parents.get(os.getpid(), []))
+        while todo:
+            pid = todo.pop()
+            todo += parents.get(pid, [])
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                name, seconds = _proc_cpu_seconds(Path(f"/proc/{pid}/stat"))
+                out[f"child:{name}:{pid}"] = seconds
+    return out
 
 
 def denormal_fraction(tensors: list[torch.Tensor]) -> float:
@@ -75,11 +126,13 @@ class RunProbe(pl.Callback):
         self._val_start: float | None = None
         self._seg_start: float | None = None
         self._seg_batches = 0
+        self._cpu_at_start: dict[str, float] = {}
 
     # --------------------------------------------------------------- training batches
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: Any) -> None:
         self._epoch = {"epoch": int(trainer.current_epoch), "start": time.time(), "batches": 0}
         self._seg_start, self._seg_batches = None, 0
+        self._cpu_at_start = cpu_by_thread_and_child()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, *args: Any) -> None:
         now = time.time()
@@ -89,6 +142,12 @@ class RunProbe(pl.Callback):
         epoch["batches"] += 1
         epoch.setdefault("first_batch_end", now)
         epoch["last_batch_end"] = now
+        cpu = time.process_time()
+        epoch.setdefault("first_batch_cpu", cpu)
+        epoch["last_batch_cpu"] = cpu
+        faults = minor_page_faults()
+        epoch.setdefault("first_batch_faults", faults)
+        epoch["last_batch_faults"] = faults
         if self._seg_start is None:
             self._seg_start = now
         else:
@@ -124,7 +183,20 @@ class RunProbe(pl.Callback):
         timed = epoch["batches"] - 1
         span = epoch.get("last_batch_end", 0) - epoch.get("first_batch_end", 0)
         epoch["train_batches_per_s"] = timed / span if span > 0 else float("nan")
+        cpu_span = epoch.get("last_batch_cpu", 0) - epoch.get("first_batch_cpu", 0)
+        # Per CPU-second of this process: what other jobs on the machine disturb least.
+        epoch["train_batches_per_cpu_s"] = timed / cpu_span if cpu_span > 0 else float("nan")
+        faults = epoch.get("last_batch_faults", 0) - epoch.get("first_batch_faults", 0)
+        epoch["page_faults_per_batch"] = faults / max(timed, 1)
         epoch["rss_mb"] = rss_mb()
+        # Who used the CPU during this epoch (training, validation, epoch-end work): on a
+        # 2-core machine another busy thread or process stalls the intra-op threads.
+        now_cpu = cpu_by_thread_and_child()
+        epoch["cpu_s_by_thread_and_child"] = {
+            key: round(value - self._cpu_at_start.get(key, 0.0), 2)
+            for key, value in now_cpu.items()
+            if value - self._cpu_at_start.get(key, 0.0) >= 0.01
+        }
         epoch["num_threads"] = torch.get_num_threads()
         epoch["denormal_params"] = denormal_fraction(list(pl_module.parameters()))
         states = [
@@ -152,9 +224,14 @@ def run_default(
     threads: int | None = None,
     log_dir: str | None = None,
     timeout: float = 1800,
+    terminal: bool = False,
 ) -> dict[str, Any]:
     """``python train.py [overrides]`` with the probe; returns its record plus the wall time
-    from process start to exit, the evaluation time and its share."""
+    from process start to exit, the evaluation time and its share.
+
+    ``terminal``: run it under a pseudo-terminal (``script``), as ``make train`` typed at a
+    shell runs, so the progress callback picks the rich bar instead of log lines.
+    """
     with tempfile.TemporaryDirectory(dir=log_dir, prefix="bench_default_") as tmp:
         out = Path(tmp) / "probe.json"
         args = [
@@ -175,13 +252,18 @@ def run_default(
                 p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
             ),
         }
+        if terminal:
+            env["COLUMNS"], env["LINES"] = "160", "50"
+            args = ["script", "-qec", shlex.join(args), "/dev/null"]
         start = time.time()
         done = subprocess.run(
             args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
         )
         wall = time.time() - start
         if done.returncode != 0 or not out.is_file():
-            raise RuntimeError(f"train.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
+            raise RuntimeError(
+                f"train.py failed ({done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}"
+            )
         record = json.loads(out.read_text())
     evaluation = sum(v["seconds"] for v in record["validations"] if not v["sanity"])
     record.update(

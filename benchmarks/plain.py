@@ -108,6 +108,15 @@ class PlainTrainer:
             self.objective = str(cfg.objective)
             if int(cfg.d_steps) != 1 or int(cfg.g_steps) != 1:
                 raise ValueError("the plain GAN loop mirrors d_steps = g_steps = 1")
+            extras = {
+                key: cfg.get(key)
+                for key in ("ema_decay", "augment", "grad_clip", "num_classes")
+                if cfg.get(key)
+            }
+            if float(cfg.get("r1_gamma") or 0) > 0:
+                extras["r1_gamma"] = cfg.r1_gamma
+            if extras:
+                raise ValueError(f"the plain GAN loop does not mirror the options {extras}")
             self._g, self._d = self.generator, self.discriminator
             if options.compile:
                 self._g, self._d = torch.compile(self.generator), torch.compile(self.discriminator)
@@ -153,6 +162,7 @@ class PlainTrainer:
             fake_logits,
             sample_targets(n, self.real_range, real_logits),
             sample_targets(n, self.fake_range, fake_logits),
+            self.objective,
         )
         self.opt_d.zero_grad(set_to_none=opts.set_to_none)
         d_loss.backward()

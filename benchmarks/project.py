@@ -97,9 +97,14 @@ def time_project(
     seconds: float = 3.0,
     min_steps: int = 5,
     output_root: str | Path | None = None,
+    stock_lightning: bool = False,
 ) -> Timing:
-    """One run of ``gan_lightning.train.run`` on ``case`` (+ ``variant``), timed."""
-    from gan_lightning.train import run
+    """One run of ``gan_lightning.train.run`` on ``case`` (+ ``variant``), timed.
+
+    ``stock_lightning``: without :func:`gan_lightning.compat.speed_up_lightning` (which
+    ``run`` applies), to measure what it is worth.
+    """
+    from gan_lightning import compat, train
 
     overrides = [
         *case.overrides,
@@ -120,7 +125,13 @@ def time_project(
                 "min_steps": min_steps,
             }
         LAST_TIMER.clear()
-        run(cfg)
+        speed_up = train.speed_up_lightning
+        if stock_lightning:
+            train.speed_up_lightning = lambda: compat.speed_up_lightning(enabled=False)
+        try:
+            train.run(cfg)
+        finally:
+            train.speed_up_lightning = speed_up
         timer = LAST_TIMER[0]
     if not timer.step_seconds:
         raise RuntimeError(f"{case.name}/{variant}: no batch was timed (epoch too short?)")

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_info
 
 from gan_lightning.cli import CONFIG_DIR, hydra_cli
+from gan_lightning.compat import speed_up_lightning
 from gan_lightning.errors import ConfigError
 from gan_lightning.loggers import finish_loggers, log_run_config
 
@@ -93,6 +94,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         torch.set_num_threads(int(cfg.num_threads))
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
+    speed_up_lightning()  # per-batch costs of self.log and of the CUDA check on CPU machines
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path and not Path(ckpt_path).is_file():
         raise ConfigError(
