@@ -53,6 +53,19 @@ FAST_PATHS: dict[str, tuple[Options, tuple[str, ...]]] = {
 }
 
 
+#: Every measured path, in the order of the first repeat (later repeats rotate it).
+PATHS = (
+    "plain",
+    "project",
+    "project_bare",
+    "project_stock",
+    "plain_tv0",
+    "plain_tv2",
+    "plain_bf16",
+    "project_bf16",
+)
+
+
 @contextlib.contextmanager
 def plain_pytorch_env() -> Iterator[None]:
     """The plain loop runs as plain PyTorch would: without the NVML-based CUDA check that
@@ -148,6 +161,12 @@ def measure(
         variant, extra = "project", ("trainer.precision=bf16-mixed",)
     elif path == "project_stock":  # without gan_lightning.compat.speed_up_lightning
         variant, stock = "project", True
+    elif path.startswith("proto_"):  # proto_<Class>[_bare]: a prototype of benchmarks.prototypes
+        name = path.removeprefix("proto_")
+        variant = "project_bare" if name.endswith("_bare") else "project"
+        kind = "VAE" if datas[case_name].kind == "vae" else "GAN"
+        cls = name.removesuffix("_bare").replace("*", kind)
+        extra = (f"model._target_=benchmarks.prototypes.{cls}",)
     quick_case = case if not quick else type(case)(**{**case.__dict__, "warmup_steps": warmup})
     return time_project(quick_case, variant, extra, seconds, stock_lightning=stock)
 
@@ -231,6 +250,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=None, help="timed window per run")
     parser.add_argument("--cases", default=None, help=f"comma list of {sorted(CASES)}")
     parser.add_argument("--out", default=None, help="directory for BENCHMARKS.md/.json")
+    parser.add_argument(
+        "--paths",
+        default=None,
+        help=f"comma list of {PATHS}, or proto_<Class>[_bare] (benchmarks/prototypes.py; "
+        "'*' in the class name is GAN or VAE by case, e.g. proto_LeanLog*)",
+    )
     parser.add_argument("--skip", default="", help="comma list: fast_paths,startup,default_run")
     return parser.parse_args(argv)
 
@@ -284,8 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with plain_pytorch_env():
         record["flops"] = {name: step_flops(datas[name]) for name in cases}
-    paths = ["plain", "project", "project_bare", "project_stock", "plain_tv0", "plain_tv2"]
-    paths += ["plain_bf16", "project_bf16"]
+    paths = args.paths.split(",") if args.paths else list(PATHS)
     record["measurements"] = interleaved(cases, paths, repeats, seconds, datas, quick)
     if "fast_paths" not in skip:
         record["fast_paths"] = fast_paths(cases, repeats, seconds, datas, quick)

@@ -337,3 +337,28 @@ def write_section(path: Path, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)
+
+
+def ratio_summary(record: dict[str, Any], reference: str = "plain") -> str:
+    """Every path of every case against ``reference``: median img/s and the median of the
+    paired ratios by mean wall time, by median step and by CPU time (for quick A/Bs)."""
+    lines = [f"{'case':<12} {'path':<26} {'img/s':>8} {'wall':>7} {'median':>7} {'cpu':>7}"]
+    for case in record["cases"]:
+        paths = list(dict.fromkeys(m["path"] for m in record["measurements"] if m["case"] == case))
+        for path in paths:
+            row = [
+                paired_ratio(record, case, path, reference, key)
+                for key in ("images_per_s", "median_images_per_s", "cpu_images_per_s")
+            ]
+            lines.append(
+                f"{case:<12} {path:<26} {throughput(record, case, path):8.0f} "
+                + " ".join(f"{r:7.3f}" for r in row)
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m benchmarks.report BENCHMARKS.json [reference]
+    import json
+    import sys
+
+    print(ratio_summary(json.loads(Path(sys.argv[1]).read_text()), *sys.argv[2:3]))
