@@ -198,11 +198,11 @@ def profile_case(
     (``extra``: more ``train.py`` overrides, e.g. a prototype's ``model._target_``)."""
     case = CASES[case_name]
     profiled = Profiled(tool, case.warmup_steps, steps)
-    if path == "plain":
+    if path.startswith("plain"):
         os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)  # plain PyTorch, no Lightning
         cfg = compose_config(case.overrides, tempfile.mkdtemp(prefix="bench_profile_"))
         data = load_case_data(cfg)
-        trainer = PlainTrainer(data, Options())
+        trainer = PlainTrainer(data, Options(autocast="bf16" if path == "plain_bf16" else None))
         for batch in in_memory_batches(data):
             trainer.step(batch)
             if profiled.tick():
@@ -240,9 +240,7 @@ def run_pyspy(args: argparse.Namespace) -> str:
         command = [spy, "record", "-r", "250", "-f", "raw", "-o", str(raw), "--", *child]
         subprocess.run(command, cwd=REPO, check=True, capture_output=True)
         text = raw.read_text()
-    marker = "_gan_step" if args.path == "plain" else "training_epoch_loop.py"
-    if args.path == "plain":
-        marker = "(step (benchmarks/plain.py" if "(step (" in text else "plain.py"
+    marker = "plain.py" if args.path.startswith("plain") else "training_epoch_loop.py"
     return summarize_pyspy(text, marker)
 
 
@@ -250,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="gan", choices=sorted(CASES))
     parser.add_argument(
-        "--path", default="project", choices=["plain", *PROJECT_VARIANTS, "project_stock"]
+        "--path",
+        default="project",
+        choices=["plain", "plain_bf16", *PROJECT_VARIANTS, "project_stock"],
     )
     parser.add_argument(
         "--tool",

@@ -159,6 +159,16 @@ def bf16_table(record: dict[str, Any]) -> list[str]:
     return _table(header, rows)
 
 
+def _verdict(ratio: float | None) -> str:
+    if ratio is None or math.isnan(ratio):
+        return "-"
+    if ratio > 1.03:
+        return "faster"
+    if ratio < 0.97:
+        return "slower"
+    return "no difference (within 3%)"
+
+
 def fast_path_table(record: dict[str, Any]) -> list[str]:
     rows = []
     for case, variants in record.get("fast_paths", {}).items():
@@ -166,14 +176,27 @@ def fast_path_table(record: dict[str, Any]) -> list[str]:
             rows.append(
                 [
                     f"`{case}`",
-                    f"`{label}`",
+                    label,
+                    fmt(info.get("default_images_per_s"), 0),
                     fmt(info.get("images_per_s"), 0),
                     fmt(info.get("ratio"), 3),
+                    _verdict(info.get("ratio")),
                     fmt(info.get("compile_s"), 1) if info.get("compile_s") else "-",
+                    info.get("project", ""),
                     info.get("error", "")[:100],
                 ]
             )
-    header = ["case", "plain-loop variant", "img/s", "vs default plain", "compile s", "note"]
+    header = [
+        "case",
+        "plain-loop variant",
+        "default img/s",
+        "variant img/s",
+        "variant / default",
+        "the variant is",
+        "compile s",
+        "the project",
+        "error",
+    ]
     return _table(header, rows)
 
 
