@@ -1,6 +1,7 @@
 """Why a run slows down after its first epoch: the same batches profiled in every epoch.
 
     python -m benchmarks.drift [--terminal] [--epochs 3] [--batches 300] [-- train.py overrides]
+    python -m benchmarks.drift --matrix [--epochs 3]     # the A/B matrix, full epochs
 
 Runs ``train.py`` (the default experiment unless overrides say otherwise) with
 :class:`EpochProfile`, which profiles batches ``start .. start + count`` of *every* epoch with
@@ -9,6 +10,10 @@ batch, and the functions whose time per batch grew most against epoch 0. Functio
 do not depend on how busy the machine is, so a per-batch cost that grows epoch after epoch
 shows here even when wall-clock rates are too noisy to tell. ``--terminal`` runs under a
 pseudo-terminal, as ``make train`` typed at a shell does (rich progress bar).
+
+``--matrix`` instead runs the default experiment with full epochs under each variant of
+:data:`MATRIX` (one process each, alternating, ``--repeats`` times) and prints the training
+throughput of every epoch: which change makes the drop after epoch 0 go away.
 """
 
 from __future__ import annotations
@@ -98,6 +103,33 @@ class EpochProfile(pl.Callback):
         Path(self.out).write_text(json.dumps(summary, indent=1))
 
 
+#: Variants of ``python train.py`` for ``--matrix``: (name, overrides, under a terminal).
+MATRIX: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("default (log lines)", (), False),
+    ("default at a terminal (rich bar)", (), True),
+    ("metrics=none (no evaluation)", ("metrics=none",), False),
+    ("logger=none", ("logger=none",), False),
+    ("num_threads=2 set at start", ("num_threads=2",), False),
+)
+
+
+def matrix(epochs: int, repeats: int, threads: int | None) -> None:
+    from benchmarks.default_run import run_default
+
+    for repeat in range(repeats):
+        for name, overrides, terminal in MATRIX:
+            record = run_default(
+                [f"trainer.max_epochs={epochs}", *overrides], threads=threads, terminal=terminal
+            )
+            rates = " ".join(f"{e['train_batches_per_s']:5.1f}" for e in record["epochs"])
+            cpu = " ".join(f"{e['train_batches_per_cpu_s']:5.1f}" for e in record["epochs"])
+            print(
+                f"[{repeat}] {name:34s} batches/s per epoch: {rates}   per CPU s: {cpu}   "
+                f"eval {record['evaluation_s']:.1f} s of {record['wall_s']:.0f} s",
+                flush=True,
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.default_run import run_default
 
@@ -106,8 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batches", type=int, default=300, help="batches per epoch")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--matrix", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
+    if args.matrix:
+        matrix(args.epochs, args.repeats, args.threads)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench_drift_") as tmp:
         out = Path(tmp) / "drift.json"
         overrides = [

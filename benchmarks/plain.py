@@ -10,7 +10,8 @@ progress bar, ``toggle_optimizer``'s bookkeeping.
 
 The GAN step mirrors ``GAN.training_step`` for ``d_steps = g_steps = 1``: one G forward per
 batch, a D step on the detached fakes, then a G step through D with D's parameters frozen
-(what ``toggle_optimizer`` does), ``zero_grad(set_to_none=True)``. :class:`Options` switches
+(what ``toggle_optimizer`` does), ``zero_grad(set_to_none=True)``; convolutional nets in
+channels_last as the project's default ``MemoryFormat`` callback puts them. :class:`Options` switches
 each of those choices (and channels_last, torch.compile, fused/foreach Adam, bf16 autocast)
 so the benchmark can measure what each one is worth.
 """
@@ -44,7 +45,9 @@ class Options:
     set_to_none: bool = True  #: ``zero_grad(set_to_none=True)`` (else zero-filled grads)
     freeze_d: bool = True  #: D's parameters frozen in the G step (no D weight gradients)
     g_forward_once: bool = True  #: one G forward shared by D and G steps (else two)
-    channels_last: bool = False  #: conv nets and their inputs in NHWC
+    #: conv nets and their inputs in NHWC; ``None``: as the project's default MemoryFormat
+    #: callback does (channels_last when the nets have convolutions)
+    channels_last: bool | None = None
     compile: bool = False  #: ``torch.compile`` each net (the compile time is reported)
     adam: str = "default"  #: ``default`` (the config's), ``single``, ``foreach`` or ``fused````
     autocast: str | None = None  #: ``bf16``: ``torch.autocast("cpu", torch.bfloat16)``
@@ -87,20 +90,27 @@ def autocast_context(kind: str | None) -> contextlib.AbstractContextManager:
 class PlainTrainer:
     """Nets + optimizers + one ``step(real)`` per real batch, for a GAN or a VAE case."""
 
-    def __init__(self, data: CaseData, options: Options = Options()) -> None:
+    def __init__(self, data: CaseData, options: Options | None = None) -> None:
+        options = options or Options()
         self.data = data
         self.options = options
         self.kind = data.kind
         cfg = data.cfg.model
         nets = build_nets(data.cfg)
-        memory_format = torch.channels_last if options.channels_last else None
+        conv = any(
+            p.dim() == 4
+            for net in nets.values()
+            if isinstance(net, nn.Module)
+            for p in net.parameters()
+        )
+        self.channels_last = conv if options.channels_last is None else options.channels_last
+        for net in nets.values():
+            if self.channels_last and isinstance(net, nn.Module):
+                net.to(memory_format=torch.channels_last)
         self.compile_seconds = 0.0
         if self.kind == "gan":
             self.generator: nn.Module = nets["generator"].train()
             self.discriminator: nn.Module = nets["discriminator"].train()
-            if memory_format is not None:
-                self.generator.to(memory_format=memory_format)
-                self.discriminator.to(memory_format=memory_format)
             self.opt_g = _optimizer(nets["optimizer_g"], self.generator.parameters(), options.adam)
             self.opt_d = _optimizer(
                 nets["optimizer_d"], self.discriminator.parameters(), options.adam
@@ -141,7 +151,7 @@ class PlainTrainer:
 
     # ------------------------------------------------------------------ one real batch
     def step(self, real: torch.Tensor) -> None:
-        if self.options.channels_last and real.dim() == 4:
+        if self.channels_last and real.dim() == 4:
             real = real.contiguous(memory_format=torch.channels_last)
         with autocast_context(self.options.autocast):
             losses = self._gan_step(real) if self.kind == "gan" else self._vae_step(real)

@@ -34,6 +34,19 @@ PROJECT_VARIANTS: dict[str, tuple[str, ...]] = {
     # `python train.py` as a user runs it: default callbacks (checkpoints, sample grids,
     # curves, learning rates, progress as log lines), FID/KID metrics, W&B logger (offline).
     "project": ("callbacks.progress.style=lines", "logger.wandb.mode=offline"),
+    # One part of the default off at a time (what each costs).
+    "project_nologger": ("callbacks.progress.style=lines", "logger=none"),
+    "project_nometrics": (
+        "callbacks.progress.style=lines",
+        "logger.wandb.mode=offline",
+        "metrics=none",
+    ),
+    "project_nocallbacks": (
+        "~callbacks",
+        "logger.wandb.mode=offline",
+        "trainer.enable_progress_bar=false",
+        "+trainer.enable_checkpointing=false",
+    ),
     # The framework alone: no callbacks, no metrics, no logger, no progress bar, no
     # checkpointing, no model summary.
     "project_bare": (
