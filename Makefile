@@ -51,13 +51,16 @@ test-fast: install ## Run the quick tests only (no real-data integration runs)
 test-slurm: install ## Run the Slurm tests (sweep, DDP, 2 nodes, requeue) on a local Slurm cluster (root)
 	$(PYTHON) -m pytest -q -m slurm tests/slurm $(PYTEST_ARGS)
 
+bench: install ## Benchmark the project against plain PyTorch -> BENCHMARKS.md/.json (~15 min; ARGS=--quick: < 1 min, to logs/bench/)
+	$(PYTHON) -m benchmarks.bench $(ARGS)
+
 lint: install ## Ruff lint + format check
-	$(PYTHON) -m ruff check gan_lightning tests train.py
-	$(PYTHON) -m ruff format --check gan_lightning tests train.py
+	$(PYTHON) -m ruff check gan_lightning benchmarks tests train.py
+	$(PYTHON) -m ruff format --check gan_lightning benchmarks tests train.py
 
 format: install ## Ruff autofix + format
-	$(PYTHON) -m ruff check --fix gan_lightning tests train.py
-	$(PYTHON) -m ruff format gan_lightning tests train.py
+	$(PYTHON) -m ruff check --fix gan_lightning benchmarks tests train.py
+	$(PYTHON) -m ruff format gan_lightning benchmarks tests train.py
 
 clean: ## Remove run outputs and caches (keeps .venv and the data cache)
 	rm -rf logs outputs multirun wandb .pytest_cache .ruff_cache

@@ -139,7 +139,7 @@ def markdown(results: dict, meta: dict) -> str:
                 lines.append(f"| {name} | failed | | | | | |")
                 continue
 
-            def col(key: str) -> str:
+            def col(key: str, ok: list = ok) -> str:
                 return mean_std([r.get(key) for r in ok])
 
             lines.append(

@@ -20,6 +20,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from gan_lightning.checkpoints import read_checkpoint
 from gan_lightning.cli import CONFIG_DIR, hydra_cli
+from gan_lightning.compat import speed_up_lightning
 from gan_lightning.config_checks import check_config
 from gan_lightning.distributed import ddp_job
 from gan_lightning.errors import ConfigError
@@ -125,6 +126,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         torch.set_num_threads(int(cfg.num_threads))
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
+    speed_up_lightning()  # per-batch costs of self.log and of the CUDA check on CPU machines
     ckpt_path = resume_checkpoint(cfg)
     if ckpt_path is not None:
         prepare_resume(cfg, ckpt_path)

@@ -62,3 +62,50 @@ def test_lightning_ddp_launcher_builds_rank_commands_in_a_swappable_function():
     assert trainer.strategy.launcher.procs == [] and compat.ddp_child_processes(trainer) == []
     single = pl.Trainer(accelerator="cpu", devices=1, logger=False)
     assert compat.ddp_child_processes(single) == []
+
+
+def _log_steps(collection, values):
+    for value in values:
+        collection.log("training_step", "x", torch.tensor(value), on_step=True, on_epoch=True,
+                       batch_size=2)  # fmt: skip
+    return collection["training_step.x"]
+
+
+def test_result_metric_fast_path_logs_the_same_values():
+    from pytorch_lightning.trainer.connectors.logger_connector.result import (
+        _ResultCollection,
+        _ResultMetric,
+    )
+
+    values = [1.0, 2.5, -3.0]
+    compat.speed_up_lightning(enabled=False)
+    try:
+        assert not getattr(_ResultMetric.to, "gan_lightning_fast_path", False)
+        stock = _log_steps(_ResultCollection(training=True), values)
+        compat.speed_up_lightning()
+        compat.speed_up_lightning()  # idempotent: wrapped once
+        assert _ResultMetric.to.__wrapped__ is not None
+        assert not getattr(_ResultMetric.to.__wrapped__, "gan_lightning_fast_path", False)
+        fast = _log_steps(_ResultCollection(training=True), values)
+    finally:
+        compat.speed_up_lightning()
+    assert fast.compute() == stock.compute() == torch.tensor(sum(values) / 3)
+    assert fast.cumulated_batch_size == stock.cumulated_batch_size == 6
+    assert fast.meta == stock.meta
+    # A metric that is not on the target device still goes through Lightning's own `to`.
+    moved = fast.to(torch.device("meta"))
+    assert moved.value.device.type == "meta"
+
+
+def test_nvml_cuda_check_dropped_only_without_a_gpu(monkeypatch):
+    import os
+
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    compat.speed_up_lightning()
+    assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"  # a GPU: Lightning's choice stays
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    compat.speed_up_lightning()
+    assert "PYTORCH_NVML_BASED_CUDA_CHECK" not in os.environ
+    compat.speed_up_lightning(enabled=False)  # restored for the A/B of the benchmark
+    assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"

@@ -222,6 +222,9 @@ class BaseDataModule(pl.LightningDataModule):
     #: Datasets served from memory collate with :func:`passthrough_collate`; streaming ones
     #: (``in_memory = False``) use the DataLoader's default collate of per-sample tensors.
     in_memory: bool = True
+    #: Hand image batches over in channels_last (NHWC); set by the MemoryFormat callback when
+    #: the nets are convolutional (a no-op for single-channel images, which are both layouts).
+    channels_last: bool = False
     #: Integer class labels 0..num_classes-1 the batches carry (conditional GANs); 0: none.
     num_classes: int = 0
 
@@ -364,6 +367,8 @@ class BaseDataModule(pl.LightningDataModule):
         images, labels = batch
         if images.dtype == torch.uint8:
             images = uint8_to_range(images, self.pixel_range)
+        if self.channels_last and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
         return images, labels
 
     # ------------------------------------------------------------------ shared helpers
