@@ -16,6 +16,7 @@ SLURM), so :func:`progress_bar` picks by whether stdout is a terminal:
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from datetime import timedelta
@@ -100,6 +101,20 @@ class LogLinesProgressBar(ProgressBar):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = time.monotonic()
+        self._epoch_total = self._batches_this_epoch(trainer, pl_module)
+
+    @staticmethod
+    def _batches_this_epoch(trainer: pl.Trainer, pl_module: Any) -> int | float:
+        """Batches the epoch will train on: the loader's length, or fewer when ``max_steps``
+        ends the run inside it. Lightning's own ``total_train_batches`` mixes units here (its
+        ``max_steps`` counts optimizer steps, several per real batch in a GAN)."""
+        total = trainer.num_training_batches
+        if trainer.max_steps is None or trainer.max_steps < 0:
+            return total
+        steps_for = getattr(pl_module, "optimizer_steps_for", lambda n: n)
+        per_batch = steps_for(1000) / 1000 or 1.0
+        remaining = math.ceil(max(trainer.max_steps - trainer.global_step, 0) / per_batch)
+        return min(total, remaining)
 
     def on_train_batch_end(
         self,
@@ -112,7 +127,7 @@ class LogLinesProgressBar(ProgressBar):
         done = batch_idx + 1
         if not self._enabled or done % self.log_every_n_batches != 0:
             return
-        total = self.total_train_batches
+        total = getattr(self, "_epoch_total", None) or self.total_train_batches
         elapsed = max(time.monotonic() - self._epoch_start, 1e-9)
         rate = done / elapsed
         parts = [self._epoch_label(trainer)]

@@ -15,7 +15,7 @@ from gan_lightning.callbacks.progress import (
     short_metrics,
 )
 from gan_lightning.errors import ConfigError
-from tests.helpers import ScriptedGAN
+from tests.helpers import ScriptedGAN, tensor_loader, tiny_gan
 
 
 class Terminal(io.StringIO):
@@ -98,3 +98,24 @@ def test_rich_bar_reads_metrics_back_only_every_refresh_rate_batches(monkeypatch
     tiny_trainer(bar, max_epochs=2).fit(ScriptedGAN())
     assert reads and all(done % 2 == 0 for done in reads[1:])  # the first read fills the bar
     assert len(reads) < 8
+
+
+def test_a_run_ending_inside_an_epoch_shows_that_epochs_real_length(caplog):
+    """max_steps counts optimizer steps (2 per GAN batch): the last epoch's total is the
+    real batches left (6 of 8 -> 4 then 2), not a mix of the two units."""
+    model = tiny_gan()
+    bar = LogLinesProgressBar(log_every_n_batches=2)
+    trainer = pl.Trainer(
+        max_epochs=-1,
+        max_steps=model.optimizer_steps_for(6),
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        callbacks=[bar],
+    )
+    with caplog.at_level(logging.INFO, logger="gan_lightning.callbacks.progress"):
+        trainer.fit(model, train_dataloaders=tensor_loader(n=16, batch_size=4))
+    lines = [r.getMessage() for r in caplog.records if r.name == "gan_lightning.callbacks.progress"]
+    batches = [line.split(" | ")[1] for line in lines if " | batch " in line]
+    assert batches == ["batch 2/4 (50%)", "batch 4/4 (100%)", "batch 2/2 (100%)"]
