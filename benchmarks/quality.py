@@ -3,6 +3,8 @@ the same way, several seeds. Writes the table of README/BENCHMARKS.md.
 
     python -m benchmarks.quality                       # the full table (hours on 2 CPU cores)
     python -m benchmarks.quality --rows dcgan --seeds 1 2 --jobs 2
+    python -m benchmarks.quality --rows dcgan mlp precision --budget dcgan=1500 mlp=3000 \
+        --jobs 2 --write                               # what BENCHMARKS.md shows (~70 min)
     python -m benchmarks.quality --quick               # a few batches per row (smoke test)
 
 Every row is ``python train.py <overrides> trainer.max_steps=<budget> seed=<s>`` (no scoring
@@ -11,7 +13,8 @@ metrics.split=test``: 10k samples against the 10k MNIST test images, the project
 classifier as feature extractor. Rows build on the previous one, as the issue's chain reads:
 baseline -> + EMA -> + hinge & spectral norm -> + TTUR -> + R1 -> + DiffAugment -> conditional.
 Training wall time is measured per run (``--jobs 2`` runs two at a time with one thread each:
-compare times only within one invocation).
+compare times only within one invocation). The ``precision`` table trains each model in fp32
+and in bf16-mixed for the same batches: the quality check behind ``trainer.precision=auto``.
 """
 
 from __future__ import annotations
@@ -62,9 +65,21 @@ def chain(base: list[str]) -> list[tuple[str, list[str]]]:
     return rows
 
 
+def precision_rows() -> list[tuple[str, list[str]]]:
+    """fp32 and bf16-mixed at the same batches, per model (the bf16-on-CPU quality check)."""
+    rows = []
+    for model in ("gan", "dcgan", "vae"):
+        for precision in ("32-true", "bf16-mixed"):
+            rows.append(
+                (f"{model} {precision}", [f"model={model}", f"trainer.precision={precision}"])
+            )
+    return rows
+
+
 TABLES = {
-    "dcgan": {"base": ["model=dcgan"], "budget": 6000},
-    "mlp": {"base": ["model=gan"], "budget": 12000},
+    "dcgan": {"rows": chain(["model=dcgan"]), "budget": 6000},
+    "mlp": {"rows": chain(["model=gan"]), "budget": 12000},
+    "precision": {"rows": precision_rows(), "budget": 1500},
 }
 COMMON = [
     "metrics=none",
@@ -126,7 +141,7 @@ def markdown(results: dict, meta: dict) -> str:
         "",
     ]
     for table, rows in results.items():
-        budget = TABLES[table]["budget"] if not meta.get("quick") else meta["quick_budget"]
+        budget = meta["budgets"][table]
         lines += [
             f"**{table}** ({budget} batches of {meta['batch_size']}):",
             "",
@@ -170,15 +185,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (1 thread each if >1)")
     parser.add_argument("--out", default=str(REPO / "logs" / "quality"))
     parser.add_argument("--quick", action="store_true", help="5 batches per row (smoke test)")
+    parser.add_argument(
+        "--budget",
+        nargs="+",
+        default=[],
+        metavar="TABLE=BATCHES",
+        help="another batch budget for a table, e.g. dcgan=1500 (the table says which it used)",
+    )
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md's section")
     args = parser.parse_args(argv)
     threads = 1 if args.jobs > 1 else (os.cpu_count() or 1)
+    budgets = {table: spec["budget"] for table, spec in TABLES.items()}
+    for item in args.budget:
+        table, _, batches = item.partition("=")
+        if table not in TABLES or not batches.isdigit() or int(batches) < 1:
+            parser.error(f"--budget {item}: expected TABLE=BATCHES with TABLE in {sorted(TABLES)}")
+        budgets[table] = int(batches)
+    if args.quick:
+        budgets = dict.fromkeys(budgets, 5)
     jobs = []
     for table in args.rows:
-        budget = 5 if args.quick else TABLES[table]["budget"]
-        for name, overrides in chain(TABLES[table]["base"]):
+        budget = budgets[table]
+        for name, overrides in TABLES[table]["rows"]:
             for seed in args.seeds:
-                slug = name.replace(" ", "").replace(":", "_").replace("&", "_").replace("+", "")
+                slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
                 out = Path(args.out) / table / f"{slug}_seed{seed}"
                 jobs.append((table, name, out, overrides, budget, seed))
     results: dict = {}
@@ -191,21 +221,25 @@ def main(argv: list[str] | None = None) -> int:
             row = future.result()
             results.setdefault(table, {}).setdefault(name, []).append(row)
             print(f"{table:6s} {name:26s} {row}", flush=True)
-    import platform
+    from benchmarks.bench import machine_info
 
+    info = machine_info(threads)
     meta = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": f"{info['cpu']} ({info['isa']}), {info['cores']} cores, {args.jobs} run(s) "
+        f"at a time with {threads} thread(s) each",
         "seeds": len(args.seeds),
         "batch_size": 64,
         "quick": args.quick,
-        "quick_budget": 5,
+        "budgets": {table: budgets[table] for table in args.rows},
         "jobs": args.jobs,
     }
-    RESULTS.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    record = json.dumps({"meta": meta, "results": results}, indent=2) + "\n"
+    (Path(args.out) / "quality_results.json").write_text(record)
     text = markdown(results, meta)
     print(text)
     if args.write and not args.quick:
+        RESULTS.write_text(record)
         write_section(text)
     return 0
 

@@ -25,6 +25,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gan_lightning.errors import ConfigError
+from gan_lightning.precision import resolve_precision
 
 #: Top-level keys of conf/config.yaml and what they must be.
 TOP_LEVEL: dict[str, Any] = {
@@ -176,6 +177,15 @@ def _device_count(accelerator: str) -> int:
     return torch.cuda.device_count() or (os.cpu_count() or 1)  # auto
 
 
+def resolved_precision(trainer: DictConfig) -> DictConfig:
+    """The trainer node with ``precision=auto`` (the project's, not Lightning's) resolved."""
+    if str(trainer.get("precision")) != "auto":
+        return trainer
+    trainer = trainer.copy()
+    trainer.precision = resolve_precision("auto", trainer.get("accelerator"))
+    return trainer
+
+
 def check_trainer(trainer: dict[str, Any]) -> None:
     """Device counts and strategies that cannot work together."""
     accelerator = str(trainer.get("accelerator", "auto"))
@@ -222,7 +232,7 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(f"seed={cfg.seed} must be in [0, 2**32) (numpy's range), or null.")
     for key in TARGET_NODES:
         if cfg.get(key) is not None:
-            check_node(cfg[key], key)
+            check_node(resolved_precision(cfg[key]) if key == "trainer" else cfg[key], key)
     for group in TARGET_GROUPS:
         for name, node in (cfg.get(group) or {}).items():
             check_node(node, f"{group}.{name}")

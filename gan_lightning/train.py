@@ -26,6 +26,7 @@ from gan_lightning.distributed import ddp_job
 from gan_lightning.errors import ConfigError
 from gan_lightning.loggers import finish_loggers, log_run_config
 from gan_lightning.modules.base import CHECKPOINT_KEY
+from gan_lightning.precision import choose_precision
 from gan_lightning.resume import resume_argv, resume_checkpoint, wandb_run_id
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     # A step here is one real batch; Lightning counts optimizer steps (two per batch for a GAN
     # updating D and G), so the budget is translated exactly by the model's update schedule.
     trainer_cfg["max_steps"] = model.optimizer_steps_for(max_steps) if max_steps > 0 else -1
+    if "precision" in trainer_cfg:  # the project's `auto`: bf16 where the CPU has it natively
+        trainer_cfg["precision"] = choose_precision(
+            trainer_cfg["precision"], trainer_cfg.get("accelerator")
+        )
     if trainer_cfg.get("strategy", "auto") == "auto" and several_processes(trainer_cfg):
         # However the user asked for several devices, DDP must suit the model: a GAN's two
         # backward passes leave one net without gradients each time (see GenerativeModule).

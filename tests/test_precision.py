@@ -1,0 +1,103 @@
+"""bf16 mixed precision on CPU: every model trains and is scored under
+``trainer.precision=bf16-mixed``, with the numerically delicate parts in fp32 (the weights and
+their optimizer states, D's logits into the BCE, the EMA copy, the metrics' features), and
+``trainer.precision=auto`` picks bf16 only where the CPU computes it natively."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gan_lightning import precision
+from gan_lightning.errors import ConfigError
+from gan_lightning.train import build, run
+from tests.conftest import SMOKE, compose_config
+
+CASES = {
+    "gan": ["model=gan", "model.ema_decay=0.9"],
+    "dcgan": [
+        "model=dcgan",
+        "model.ema_decay=0.9",
+        "model.num_classes=10",
+        "model.conditioning=projection",
+    ],  # fmt: skip
+    "vae": ["model=vae"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bf16_mixed_trains_and_scores_every_model(case, mnist_dir, tmp_path, one_thread):
+    overrides = [o for o in SMOKE if not o.startswith("metrics=")] + [
+        *CASES[case],
+        "trainer.precision=bf16-mixed",
+        "trainer.max_steps=4",
+        "+trainer.val_check_interval=4",
+        "trainer.check_val_every_n_epoch=null",
+        "metrics.num_samples=200",
+        "metrics.kid_subset_size=100",
+        "metrics.batch_size=100",
+        f"paths.data_dir={mnist_dir}",
+        "data.batch_size=32",
+    ]
+    cfg = compose_config(overrides, output_dir=tmp_path)
+    scores = run(cfg)
+    assert scores, "validation ran and returned its metrics"
+    fid = [v for k, v in scores.items() if k.startswith("val/fid")]
+    assert fid and all(math.isfinite(v) for v in fid)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    weights = [v for v in ckpt["state_dict"].values() if v.is_floating_point()]
+    assert weights and all(v.dtype == torch.float32 for v in weights)  # master weights: fp32
+    assert all(torch.isfinite(v).all() for v in weights)
+    for opt in ckpt["optimizer_states"]:
+        for state in opt["state"].values():
+            assert all(v.dtype == torch.float32 for v in state.values() if v.dim() > 0)
+
+
+def test_gan_logits_reach_the_loss_in_fp32_under_autocast():
+    from tests.helpers import tiny_gan
+
+    model = tiny_gan()
+    images = torch.randn(4, 1, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, _, _ = model._discriminate(images, None)
+    assert logits.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({"avx512_bf16"}, "bf16-mixed"),
+        ({"amx_bf16", "amx_tile"}, "bf16-mixed"),
+        ({"avx2", "avx512f"}, "32-true"),
+        (set(), "32-true"),
+    ],
+)
+def test_auto_precision_follows_the_cpus_native_bf16(flags, expected, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    assert precision.resolve_precision("auto", accelerator="cpu") == expected
+    assert precision.resolve_precision("32-true", accelerator="cpu") == "32-true"  # explicit wins
+    assert precision.resolve_precision("bf16-mixed", accelerator="cpu") == "bf16-mixed"
+
+
+def test_auto_precision_on_accelerators_is_left_to_the_user(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    assert precision.resolve_precision("auto", accelerator="gpu") == "32-true"
+
+
+def test_auto_precision_is_resolved_before_the_trainer_and_logged(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    cfg = compose_config([*SMOKE, "trainer.precision=auto", "data=gaussian", "model=gan"],
+                         output_dir=tmp_path)  # fmt: skip
+    with caplog.at_level("INFO", logger="gan_lightning.precision"):
+        _, _, trainer = build(cfg)
+    assert trainer.precision == "bf16-mixed"
+    assert "bf16-mixed" in caplog.text and "avx512_bf16" in caplog.text
+
+
+def test_a_bad_precision_is_a_config_error(tmp_path):
+    cfg = compose_config([*SMOKE, "trainer.precision=bf17"], output_dir=tmp_path)
+    with pytest.raises(ConfigError, match="trainer.precision"):
+        build(cfg)
