@@ -27,7 +27,7 @@ def test_experiments_the_docs_name_exist_and_all_are_listed():
     texts = [p.read_text() for p in docs + sorted(Path(CONFIG_DIR).rglob("*.yaml"))]
     named = {m for text in texts for m in re.findall(r"experiment=(\w+)", text)}
     assert named and not named - set(EXPERIMENTS), sorted(named - set(EXPERIMENTS))
-    readme_table = set(re.findall(r"`(seed\d{3}_\w+)`", (REPO / "README.md").read_text()))
+    readme_table = set(re.findall(r"`((?:seed\d{3}|mnist)_\w+)`", (REPO / "README.md").read_text()))
     assert not set(EXPERIMENTS) - readme_table, sorted(set(EXPERIMENTS) - readme_table)
 
 

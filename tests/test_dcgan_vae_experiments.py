@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
@@ -31,6 +32,8 @@ MNIST_EXPERIMENTS = [
     "seed002_vae",
     "seed003_dcgan_mnist",
     "seed003_bn_ablation",
+    "mnist_best",
+    "mnist_best_conditional",
 ]
 
 
@@ -107,6 +110,10 @@ def test_experiment_smoke_run_on_real_mnist(experiment, mnist_dir, tmp_path):
     assert any(key.startswith("train/") for key in metrics)
     if cfg.model.latent_dim == 2:  # seed 002's grid in latent space
         assert list((tmp_path / "latent_manifold").glob("*.png"))
+    if experiment.startswith("mnist_best"):  # sampled through the EMA generator
+        assert cfg.model.ema_decay and "generator_ema.n_averaged" in dict(
+            torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+        )
     if experiment == "seed002_vae":
         assert list((tmp_path / "reconstructions").glob("*.png"))
         for term in ("train/recon", "train/kl"):  # (validation does not run in 3 steps)
