@@ -54,6 +54,18 @@ CASES: dict[str, Case] = {
 }
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a benchmarked ``train.py`` child: offline W&B unless the user chose,
+    and this checkout first on the import path."""
+    return {
+        **os.environ,
+        "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+        ),
+    }
+
+
 def data_dir() -> str:
     """Where MNIST lives: ``$GAN_LIGHTNING_DATA_DIR`` or ``./data``, as ``conf/paths``."""
     return os.environ.get("GAN_LIGHTNING_DATA_DIR", str(REPO / "data"))

@@ -34,7 +34,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from benchmarks.cases import REPO, data_dir
+from benchmarks.cases import REPO, child_env, data_dir
 
 
 def minor_page_faults() -> int:
@@ -245,13 +245,7 @@ def run_default(
         ]
         if threads:
             args.append(f"num_threads={threads}")
-        env = {
-            **os.environ,
-            "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"),
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
-            ),
-        }
+        env = child_env()
         if terminal:
             env["COLUMNS"], env["LINES"] = "160", "50"
             args = ["script", "-qec", shlex.join(args), "/dev/null"]

@@ -199,20 +199,14 @@ def measure_startup(
 ) -> dict[str, Any]:
     """One fresh ``python train.py`` (default config unless ``overrides``) to its first
     optimizer step: total seconds and seconds per phase."""
-    from benchmarks.cases import REPO, data_dir
+    from benchmarks.cases import REPO, child_env, data_dir
 
     with tempfile.TemporaryDirectory(prefix="bench_startup_") as tmp:
         out = Path(tmp) / "events.json"
         args = [f"paths.log_dir={tmp}/logs", f"paths.data_dir={data_dir()}", *(overrides or [])]
         if threads:
             args.append(f"num_threads={threads}")
-        env = {
-            **os.environ,
-            "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"),
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
-            ),
-        }
+        env = child_env()
         command = [sys.executable, "-m", "benchmarks.startup", "--child", str(out), *args]
         start = _now()
         done = subprocess.run(

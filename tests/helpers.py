@@ -98,6 +98,21 @@ class ScriptedGAN(pl.LightningModule):
 
 # --------------------------------------------------------------------------- real checkpoints
 #: model override -> the small widths that keep its smoke run cheap
+def one_epoch_of(batches: int) -> list[str]:
+    """A quiet one-epoch subprocess run of ``batches`` real batches and one validation batch,
+    with 16-unit MLP nets: what the sweep and DDP tests train in each job."""
+    return [
+        "trainer.max_epochs=1",
+        f"trainer.limit_train_batches={batches}",
+        "trainer.limit_val_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "model.generator.hidden_sizes=[16]",
+        "model.discriminator.hidden_sizes=[16]",
+    ]
+
+
 TINY = {
     "gan": [
         "model=gan",

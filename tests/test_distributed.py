@@ -21,6 +21,7 @@ from omegaconf import open_dict
 from gan_lightning.cli import forget_hydra_run
 from gan_lightning.distributed import LAUNCHER_ENV, ddp_job, job_command
 from gan_lightning.train import CONFIG_DIR
+from tests.helpers import one_epoch_of
 from tests.metrics.helpers import metrics_overrides, random_classifier_file
 from tests.test_train import run_train
 
@@ -103,14 +104,7 @@ def tiny_ddp_args(mnist_dir: Path, classifier: Path) -> list[str]:
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
-        "trainer.max_epochs=1",
-        "trainer.limit_train_batches=4",
-        "trainer.limit_val_batches=1",
-        "trainer.num_sanity_val_steps=0",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "model.generator.hidden_sizes=[16]",
-        "model.discriminator.hidden_sizes=[16]",
+        *one_epoch_of(4),
         "num_threads=1",
         "logger=csv",
         f"paths.data_dir={mnist_dir}",

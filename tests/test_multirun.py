@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import one_epoch_of
 from tests.test_train import run_train
 
 STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]", re.M)
@@ -31,14 +32,7 @@ def test_joblib_jobs_run_in_parallel_each_with_its_dir_and_wandb_run(mnist_dir, 
             "hydra/launcher=joblib",
             "hydra.launcher.n_jobs=2",  # also on a 1-core machine, where -1 would mean 1
             "model.optimizer_g.lr=1e-4,1e-3",
-            "trainer.max_epochs=1",
-            "trainer.limit_train_batches=20",
-            "trainer.limit_val_batches=1",
-            "trainer.num_sanity_val_steps=0",
-            "trainer.enable_progress_bar=false",
-            "trainer.enable_model_summary=false",
-            "model.generator.hidden_sizes=[16]",
-            "model.discriminator.hidden_sizes=[16]",
+            *one_epoch_of(20),
             "metrics=none",
             "logger=wandb",
             f"paths.data_dir={mnist_dir}",

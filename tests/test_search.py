@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from gan_lightning.search import MAX_UPDATE_RATIO, update_ratio
 from gan_lightning.train import CONFIG_DIR
+from tests.helpers import one_epoch_of
 from tests.metrics.helpers import metrics_overrides, random_classifier_file
 from tests.test_train import run_train
 
@@ -46,14 +47,7 @@ def tiny_search(mnist_dir: Path, classifier: Path, sweep: Path, *extra: str) -> 
         "hparams_search=optuna",
         "hydra.sweeper.n_trials=4",
         "hydra.sweeper.n_jobs=2",  # two trials per batch (in parallel with joblib)
-        "trainer.max_epochs=1",
-        "trainer.limit_train_batches=6",
-        "trainer.limit_val_batches=1",
-        "trainer.num_sanity_val_steps=0",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "model.generator.hidden_sizes=[16]",
-        "model.discriminator.hidden_sizes=[16]",
+        *one_epoch_of(6),
         "num_threads=1",
         "logger=none",
         f"paths.data_dir={mnist_dir}",
