@@ -133,38 +133,52 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
 
 
-def markdown(results: dict, meta: dict) -> str:
+def table_lines(table: str, rows: dict, meta: dict) -> list[str]:
     lines = [
-        MARK_BEGIN,
-        f"Measured {meta['date']} on {meta['machine']}; {meta['seeds']} seeds per row; budgets in "
-        "real batches; scores of 10k samples vs the 10k MNIST test images (digit classifier).",
+        f"**{table}**: {meta['budgets'][table]} batches of {meta['batch_size']}, "
+        f"{meta['seeds']} seeds per row (mean ± std); measured {meta['date']} on {meta['machine']}.",
         "",
+        "| row | FID_digits | KID | IS | classes | label agreement | wall time per run (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
+    for name, runs in rows.items():
+        ok = [r for r in runs if "error" not in r]
+        if not ok:
+            lines.append(f"| {name} | failed | | | | | |")
+            continue
+
+        def col(key: str, ok: list = ok) -> str:
+            return mean_std([r.get(key) for r in ok])
+
+        lines.append(
+            f"| {name} | {col('fid_digits')} | {col('kid_mean_digits')} | {col('is_digits')} "
+            f"| {col('classes_covered_digits')} | {col('label_agreement_digits')} "
+            f"| {col('train_seconds')} |"
+        )
+    return [*lines, ""]
+
+
+INTRO = (
+    "Scores of 10k samples against the 10k MNIST test images (the project's digit classifier); "
+    "wall time is the training process's, startup included, with two runs sharing the CPU."
+)
+
+
+def markdown(results: dict, meta: dict) -> str:
+    """The tables of one invocation."""
+    lines = [MARK_BEGIN, INTRO, ""]
     for table, rows in results.items():
-        budget = meta["budgets"][table]
-        lines += [
-            f"**{table}** ({budget} batches of {meta['batch_size']}):",
-            "",
-            "| row | FID_digits | KID | IS | classes | label agreement | train time (s) |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, runs in rows.items():
-            ok = [r for r in runs if "error" not in r]
-            if not ok:
-                lines.append(f"| {name} | failed | | | | | |")
-                continue
+        lines += table_lines(table, rows, meta)
+    return "\n".join([*lines, MARK_END])
 
-            def col(key: str, ok: list = ok) -> str:
-                return mean_std([r.get(key) for r in ok])
 
-            lines.append(
-                f"| {name} | {col('fid_digits')} | {col('kid_mean_digits')} | {col('is_digits')} "
-                f"| {col('classes_covered_digits')} | {col('label_agreement_digits')} "
-                f"| {col('train_seconds')} |"
-            )
-        lines.append("")
-    lines.append(MARK_END)
-    return "\n".join(lines)
+def markdown_tables(tables: dict) -> str:
+    """Every table measured so far, each with its own budget, date and machine."""
+    lines = [MARK_BEGIN, INTRO, ""]
+    for table in TABLES:
+        if table in tables:
+            lines += table_lines(table, tables[table]["results"], tables[table]["meta"])
+    return "\n".join([*lines, MARK_END])
 
 
 def write_section(text: str, path: Path = REPO / "BENCHMARKS.md") -> None:
@@ -226,21 +240,24 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info(threads)
     meta = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{info['cpu']} ({info['isa']}), {info['cores']} cores, {args.jobs} run(s) "
-        f"at a time with {threads} thread(s) each",
+        "machine": f"{info['cpu']} ({info['cores']} cores; {args.jobs} run(s) at a time, "
+        f"{threads} thread(s) each)",
         "seeds": len(args.seeds),
         "batch_size": 64,
         "quick": args.quick,
         "budgets": {table: budgets[table] for table in args.rows},
         "jobs": args.jobs,
     }
-    record = json.dumps({"meta": meta, "results": results}, indent=2) + "\n"
-    (Path(args.out) / "quality_results.json").write_text(record)
-    text = markdown(results, meta)
-    print(text)
+    record = {"meta": meta, "results": results}
+    (Path(args.out) / "quality_results.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(markdown(results, meta))
     if args.write and not args.quick:
-        RESULTS.write_text(record)
-        write_section(text)
+        # Tables measured another time stay, with the machine and budget they were measured on.
+        merged = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"tables": {}}
+        for table in results:
+            merged["tables"][table] = {"meta": meta, "results": results[table]}
+        RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
+        write_section(markdown_tables(merged["tables"]))
     return 0
 
 
