@@ -100,7 +100,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def write_last(self, trainer: pl.Trainer, why: str) -> Path:
         """Write ``last.ckpt`` now (every rank takes part; rank 0 writes)."""
         path = self.last_path
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=self.save_weights_only)
         self.last_model_path = str(path)
         self._saved_at = int(trainer.lightning_module.batches_seen)
         rank_zero_info(f"Saved {path} ({why}, batch {self._saved_at})")
