@@ -91,9 +91,9 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     # A step here is one real batch; Lightning counts optimizer steps (two per batch for a GAN
     # updating D and G), so the budget is translated exactly by the model's update schedule.
     trainer_cfg["max_steps"] = model.optimizer_steps_for(max_steps) if max_steps > 0 else -1
-    if "precision" in trainer_cfg:  # the project's `auto`: bf16 where the CPU has it natively
+    if "precision" in trainer_cfg:  # the project's `auto` (gan_lightning.precision)
         trainer_cfg["precision"] = choose_precision(
-            trainer_cfg["precision"], trainer_cfg.get("accelerator")
+            trainer_cfg["precision"], trainer_cfg.get("accelerator"), model
         )
     if trainer_cfg.get("strategy", "auto") == "auto" and several_processes(trainer_cfg):
         # However the user asked for several devices, DDP must suit the model: a GAN's two

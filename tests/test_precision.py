@@ -67,19 +67,22 @@ def test_gan_logits_reach_the_loss_in_fp32_under_autocast():
 
 
 @pytest.mark.parametrize(
-    ("flags", "expected"),
+    ("flags", "convolutional", "expected"),
     [
-        ({"avx512_bf16"}, "bf16-mixed"),
-        ({"amx_bf16", "amx_tile"}, "bf16-mixed"),
-        ({"avx2", "avx512f"}, "32-true"),
-        (set(), "32-true"),
+        ({"avx512_bf16"}, True, "bf16-mixed"),
+        ({"amx_bf16", "amx_tile"}, True, "bf16-mixed"),
+        ({"avx512_bf16"}, False, "32-true"),  # MLPs: worse FID, no faster (BENCHMARKS.md)
+        ({"avx2", "avx512f"}, True, "32-true"),
+        (set(), True, "32-true"),
     ],
 )
-def test_auto_precision_follows_the_cpus_native_bf16(flags, expected, monkeypatch):
+def test_auto_precision_follows_the_cpus_native_bf16_and_the_nets(
+    flags, convolutional, expected, monkeypatch
+):
     monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
-    assert precision.resolve_precision("auto", accelerator="cpu") == expected
-    assert precision.resolve_precision("32-true", accelerator="cpu") == "32-true"  # explicit wins
-    assert precision.resolve_precision("bf16-mixed", accelerator="cpu") == "bf16-mixed"
+    assert precision.resolve_precision("auto", "cpu", convolutional) == expected
+    assert precision.resolve_precision("32-true", "cpu", convolutional) == "32-true"
+    assert precision.resolve_precision("bf16-mixed", "cpu", convolutional) == "bf16-mixed"
 
 
 def test_auto_precision_on_accelerators_is_left_to_the_user(monkeypatch):
@@ -87,14 +90,20 @@ def test_auto_precision_on_accelerators_is_left_to_the_user(monkeypatch):
     assert precision.resolve_precision("auto", accelerator="gpu") == "32-true"
 
 
-def test_auto_precision_is_resolved_before_the_trainer_and_logged(tmp_path, monkeypatch, caplog):
+@pytest.mark.parametrize(
+    ("model", "expected", "reason"),
+    [("dcgan", "bf16-mixed", "avx512_bf16"), ("gan", "32-true", "MLP nets lose FID")],
+)
+def test_the_default_auto_is_resolved_per_model_before_the_trainer_and_logged(
+    model, expected, reason, mnist_dir, tmp_path, monkeypatch, caplog
+):
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
-    cfg = compose_config([*SMOKE, "trainer.precision=auto", "data=gaussian", "model=gan"],
-                         output_dir=tmp_path)  # fmt: skip
+    cfg = compose_config([*SMOKE, f"model={model}", f"paths.data_dir={mnist_dir}"], tmp_path)
+    assert cfg.trainer.precision == "auto"  # the default
     with caplog.at_level("INFO", logger="gan_lightning.precision"):
         _, _, trainer = build(cfg)
-    assert trainer.precision == "bf16-mixed"
-    assert "bf16-mixed" in caplog.text and "avx512_bf16" in caplog.text
+    assert trainer.precision == expected
+    assert f"trainer.precision=auto -> {expected}" in caplog.text and reason in caplog.text
 
 
 def test_a_bad_precision_is_a_config_error(tmp_path):

@@ -28,14 +28,11 @@ import pytorch_lightning as pl
 import torch
 
 from gan_lightning.errors import ConfigError
+from gan_lightning.precision import has_conv_weights
 
 log = logging.getLogger(__name__)
 
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
-
-
-def has_conv_weights(module: torch.nn.Module) -> bool:
-    return any(p.dim() == 4 for p in module.parameters())
 
 
 class MemoryFormat(pl.Callback):
