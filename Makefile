@@ -53,6 +53,7 @@ test-slurm: install ## Run the Slurm tests (sweep, DDP, 2 nodes, requeue) on a l
 
 bench: install ## Benchmark the project against plain PyTorch -> BENCHMARKS.md/.json (~15 min; ARGS=--quick: < 1 min, to logs/bench/)
 	$(PYTHON) -m benchmarks.bench $(ARGS)
+	$(if $(findstring --quick,$(ARGS)),,$(PYTHON) -m benchmarks.checkpoints --write)
 
 lint: install ## Ruff lint + format check
 	$(PYTHON) -m ruff check gan_lightning benchmarks tests train.py

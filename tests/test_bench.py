@@ -49,3 +49,25 @@ def test_quick_bench_runs_every_path_and_writes_its_report(mnist_dir, tmp_path):
     report = (tmp_path / "BENCHMARKS.md").read_text()
     assert "<!-- bench:begin" in report and "<!-- bench:end -->" in report
     assert "`gan_default`" in report and "Time to first step" in report
+
+
+@pytest.mark.slow
+def test_checkpoint_benchmark_measures_size_and_save_time(mnist_dir):
+    env = {**os.environ, "GAN_LIGHTNING_DATA_DIR": str(mnist_dir), "WANDB_MODE": "offline"}
+    args = ["--repeats", "2", "--models", "gan (seed-000 MLP)", "conv_vae"]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.checkpoints", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| gan (")]
+    [[_, name, parameters, megabytes, save_ms, _]] = rows
+    count = int(parameters.replace(",", ""))
+    assert count > 1_000_000  # seed 000's nets, counted
+    assert float(megabytes) > 3 * 4 * count / 2**20  # fp32 weights + both Adam moments
+    assert float(save_ms) > 0
+    assert "| conv_vae |" in done.stdout
