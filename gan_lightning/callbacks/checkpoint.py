@@ -100,8 +100,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def write_last(self, trainer: pl.Trainer, why: str) -> Path:
         """Write ``last.ckpt`` now (every rank takes part; rank 0 writes)."""
         path = self.last_path
+        self.last_model_path = str(path)  # before saving, as Lightning does: the file holds it
         trainer.save_checkpoint(path, weights_only=self.save_weights_only)
-        self.last_model_path = str(path)
         self._saved_at = int(trainer.lightning_module.batches_seen)
         rank_zero_info(f"Saved {path} ({why}, batch {self._saved_at})")
         return path
@@ -132,6 +132,14 @@ class ModelCheckpoint(LightningModelCheckpoint):
             f"with the same command plus resume=auto (or ckpt_path={self.last_path})."
         )
         raise SIGTERMException(128 + int(signum))
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        # A resumed run continues in its own directory and owns its last.ckpt, even when the
+        # checkpoint it resumed from predates that file (Slurm's hpc_ckpt, saved before the
+        # requeue's SIGTERM wrote last.ckpt): otherwise Lightning would write last-v1.ckpt.
+        if self.save_last and self.dirpath is not None and self.last_path.is_file():
+            self.last_model_path = str(self.last_path)
 
     # ------------------------------------------------------------------ hooks
     def on_train_batch_end(

@@ -110,3 +110,17 @@ def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path):
     mine.write_bytes(b"x")
     AtomicCheckpointIO().save_checkpoint({"a": torch.ones(1)}, target)
     assert not dead.exists() and mine.exists()
+
+
+def test_a_resumed_run_keeps_writing_its_own_last_ckpt(tmp_path):
+    """Slurm's hpc_ckpt is saved before the requeue's SIGTERM writes last.ckpt, so its
+    callback state names no last file; the resumed run must still overwrite last.ckpt, not
+    start last-v1.ckpt beside it."""
+    callback = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    (tmp_path / "last.ckpt").write_bytes(b"from before the requeue")
+    state = {"dirpath": str(tmp_path), "best_model_score": None, "best_model_path": ""}
+    callback.load_state_dict({**state, "last_model_path": ""})
+    assert callback.last_model_path == str(tmp_path / "last.ckpt")
+    fresh = ModelCheckpoint(dirpath=tmp_path / "other", save_last=True)
+    fresh.load_state_dict({**state, "dirpath": str(tmp_path / "other"), "last_model_path": ""})
+    assert fresh.last_model_path == ""  # nothing of its own yet: Lightning's behaviour

@@ -8,6 +8,7 @@ logs and result pickles, and what :mod:`tests.slurm.probe` wrote inside the jobs
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import subprocess
@@ -129,7 +130,15 @@ def test_sweep_of_two_jobs(slurm_env, tmp_path):
         "0",
         "1",
         "multirun.yaml",
+        "summary.csv",  # the sweep report, written when the Slurm multirun ends
+        "summary.md",
     ]
+    with open(sweep / "summary.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["status"], r["model.optimizer_g.lr"], r["steps"]) for r in rows] == [
+        ("finished", "0.0001", "4"),
+        ("finished", "0.0002", "4"),
+    ], rows
 
 
 def assert_ddp_job(run_dir: Path, logs: dict[str, str], nodes: set[str]) -> None:
