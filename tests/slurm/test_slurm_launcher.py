@@ -275,7 +275,13 @@ def test_preempted_job_is_requeued_and_resumes(slurm_env, tmp_path):
         checkpoint(run_dir / "checkpoints" / "last.ckpt")["gan_lightning"]["batches_seen"]
         == MAX_STEPS
     )
+    assert not list((run_dir / "checkpoints").glob("last-v*.ckpt"))  # one last.ckpt, updated
     assert sorted(p.name for p in sweep.iterdir() if not p.name.startswith(".")) == [
         "0",
         "multirun.yaml",
+        "summary.csv",
+        "summary.md",
     ]
+    with open(sweep / "summary.csv") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert (row["status"], row["steps"]) == ("finished", str(MAX_STEPS))
