@@ -269,3 +269,29 @@ def test_bad_option_values_are_config_errors():
     ]:
         with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
             tiny_gan(**kwargs)
+
+
+def test_a_nan_stop_keeps_the_last_good_checkpoint(tmp_path):
+    """last.ckpt every 2 batches; D's logits turn NaN at batch 3: the run stops, and last.ckpt
+    still holds batch 2's finite weights (nothing of batch 3 was applied or saved)."""
+    from gan_lightning.callbacks.checkpoint import AtomicCheckpointIO, ModelCheckpoint
+
+    model = poisoned(tiny_gan(), at_batch=3)
+    saver = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=2)
+    t = pl.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        callbacks=[saver],
+        plugins=[AtomicCheckpointIO()],
+    )
+    with pytest.raises(NonFiniteError, match="batch 3"):
+        t.fit(model, train_dataloaders=tensor_loader())
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert saved["gan_lightning"]["batches_seen"] == 2
+    assert all(
+        torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point()
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "last.ckpt"]  # no half-written temp file
