@@ -186,7 +186,9 @@ def measure(
         feeder = {"plain_tv0": "torchvision0", "plain_tv2": "torchvision2"}.get(path, "memory")
         with plain_pytorch_env():
             return time_plain(datas[case_name], options, feeder, warmup, seconds)
-    variant, extra, stock = path, (), False
+    # fp32 unless the path says bf16, like the plain loop it is compared with (the default
+    # trainer.precision may be `auto`, which can pick bf16 on CPUs with native bf16).
+    variant, extra, stock = path, ("trainer.precision=32-true",), False
     if path == "project_bf16":
         variant, extra = "project", ("trainer.precision=bf16-mixed",)
     elif path == "project_stock":  # without gan_lightning.compat.speed_up_lightning
@@ -196,7 +198,7 @@ def measure(
         variant = "project_bare" if name.endswith("_bare") else "project"
         kind = "VAE" if datas[case_name].kind == "vae" else "GAN"
         cls = name.removesuffix("_bare").replace("*", kind)
-        extra = (f"model._target_=benchmarks.prototypes.{cls}",)
+        extra = (*extra, f"model._target_=benchmarks.prototypes.{cls}")
     quick_case = case if not quick else type(case)(**{**case.__dict__, "warmup_steps": warmup})
     return time_project(quick_case, variant, extra, seconds, stock_lightning=stock)
 

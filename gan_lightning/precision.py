@@ -5,7 +5,7 @@ and later) run oneDNN's bf16 matmuls and convolutions at 1.8-5x their fp32 rate;
 PyTorch emulates bf16 and it is *slower* than fp32. Measured here (BENCHMARKS.md, the precision
 table: same batches, 2 seeds, digits FID of 10k samples): the DCGAN trained 1.4x faster in
 bf16-mixed at the same FID (118 vs 117), the MLP VAE the same; the MLP GAN lost FID (252 vs 234)
-and was not faster (its small matmuls gain less than the casts cost). So ``auto`` picks
+and gained little or no speed (its small matmuls gain less than the casts cost). So ``auto`` picks
 ``bf16-mixed`` for models with convolutions on a CPU with native bf16, and ``32-true`` for
 everything else. On GPUs ``auto`` keeps ``32-true``: there the choice (bf16, fp16 with a
 scaler, tf32) is the user's, per card. The decision is logged once, with its reason.
