@@ -190,3 +190,27 @@ class BatchProbe(pl.Callback):
             },
             self.out_dir / f"rank{trainer.global_rank}.pt",
         )
+
+
+def run_benchmark(module: str, args: list[str], data_dir: Path, timeout: int = 600):
+    """``python -m benchmarks.<module> *args`` from the checkout, on the cached MNIST, W&B
+    offline: what the benchmark smoke tests run."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "GAN_LIGHTNING_DATA_DIR": str(data_dir),
+        "WANDB_MODE": "offline",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(repo), os.environ.get("PYTHONPATH")) if p),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

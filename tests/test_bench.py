@@ -7,32 +7,16 @@ runs, measures every path it promises and writes its two files.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import run_benchmark
 
 
 @pytest.mark.slow
 def test_quick_bench_runs_every_path_and_writes_its_report(mnist_dir, tmp_path):
-    env = {
-        **os.environ,
-        "GAN_LIGHTNING_DATA_DIR": str(mnist_dir),
-        "WANDB_MODE": "offline",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
-    }
     args = ["--quick", "--threads", "1", "--cases", "gan_default", "--out", str(tmp_path)]
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_benchmark("bench", args, mnist_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((tmp_path / "BENCHMARKS.json").read_text())
     measured = {m["path"]: m for m in record["measurements"] if m["case"] == "gan_default"}
@@ -53,16 +37,8 @@ def test_quick_bench_runs_every_path_and_writes_its_report(mnist_dir, tmp_path):
 
 @pytest.mark.slow
 def test_checkpoint_benchmark_measures_size_and_save_time(mnist_dir):
-    env = {**os.environ, "GAN_LIGHTNING_DATA_DIR": str(mnist_dir), "WANDB_MODE": "offline"}
     args = ["--repeats", "2", "--models", "gan (seed-000 MLP)", "conv_vae"]
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.checkpoints", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_benchmark("checkpoints", args, mnist_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| gan (")]
     [[_, name, parameters, megabytes, save_ms, _]] = rows

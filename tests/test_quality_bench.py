@@ -4,27 +4,19 @@ the table (no score is asserted: the figures live in BENCHMARKS.md)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers import run_benchmark
 
 
 @pytest.mark.slow
 def test_quick_quality_table_trains_and_scores_every_row(mnist_dir, tmp_path):
-    env = {**os.environ, "GAN_LIGHTNING_DATA_DIR": str(mnist_dir), "WANDB_MODE": "offline"}
     args = ["--quick", "--rows", "precision", "--seeds", "1", "--jobs", "2", "--out", str(tmp_path)]
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.quality", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    done = run_benchmark("quality", args, mnist_dir, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((tmp_path / "quality_results.json").read_text())
     rows = record["results"]["precision"]

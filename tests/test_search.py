@@ -101,8 +101,10 @@ def test_optuna_database_storage_works(tmp_path):
     Optuna 2.x needs SQLAlchemy < 2 for it, which pyproject.toml pins."""
     import sqlalchemy
 
-    if int(sqlalchemy.__version__.split(".")[0]) >= 2:
-        pytest.skip(f"SQLAlchemy {sqlalchemy.__version__} predates the pin; run make install")
+    # pyproject.toml pins SQLAlchemy < 2; a newer one means the install broke the pin.
+    assert int(sqlalchemy.__version__.split(".")[0]) < 2, (
+        f"SQLAlchemy {sqlalchemy.__version__}: Optuna 2.x storage needs < 2; run make install"
+    )
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     for expected in (2, 4):
         study = optuna.create_study(storage=storage, study_name="s", load_if_exists=True)

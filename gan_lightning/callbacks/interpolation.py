@@ -46,7 +46,7 @@ class LatentInterpolation(PictureCallback):
     """Rows of interpolations between ``num_pairs`` fixed latent pairs.
 
     Args:
-        dirpath: where ``epoch_XXX_<method>.png`` go.
+        dirpath: where ``epoch_<NNN>_<method>.png`` go.
         num_pairs / num_steps: rows / images per row (both ends included).
         methods: ``[linear, spherical]``, or ``None`` for linear plus spherical when the
             prior is normal.
