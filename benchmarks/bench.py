@@ -191,7 +191,7 @@ def measure(
     variant, extra, stock = path, ("trainer.precision=32-true",), False
     if path == "project_bf16":
         variant, extra = "project", ("trainer.precision=bf16-mixed",)
-    elif path == "project_stock":  # without gan_lightning.compat.speed_up_lightning
+    elif path == "project_stock":  # without gan_lightning.runtime.compat.speed_up_lightning
         variant, stock = "project", True
     elif path.startswith("proto_"):  # proto_<Class>[_bare]: a prototype of benchmarks.prototypes
         name = path.removeprefix("proto_")

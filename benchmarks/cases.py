@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gan_lightning.cli import CONFIG_DIR, forget_hydra_run
+from gan_lightning.runtime.cli import CONFIG_DIR, forget_hydra_run
 
 REPO = Path(__file__).resolve().parents[1]
 

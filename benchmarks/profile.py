@@ -208,7 +208,8 @@ def profile_case(
             if profiled.tick():
                 break
         return profiled.report
-    from gan_lightning import compat, train
+    from gan_lightning import train
+    from gan_lightning.runtime import compat
 
     overrides = [*case.overrides, *PROJECT_VARIANTS.get(path, PROJECT_VARIANTS["project"])]
     overrides += ["trainer.limit_val_batches=0", *extra]

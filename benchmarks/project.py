@@ -114,10 +114,11 @@ def time_project(
 ) -> Timing:
     """One run of ``gan_lightning.train.run`` on ``case`` (+ ``variant``), timed.
 
-    ``stock_lightning``: without :func:`gan_lightning.compat.speed_up_lightning` (which
+    ``stock_lightning``: without :func:`gan_lightning.runtime.compat.speed_up_lightning` (which
     ``run`` applies), to measure what it is worth.
     """
-    from gan_lightning import compat, train
+    from gan_lightning import train
+    from gan_lightning.runtime import compat
 
     overrides = [
         *case.overrides,

@@ -27,11 +27,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_lightning.checkpoints import load_module, read_checkpoint, use_ema
-from gan_lightning.cli import hydra_cli, resolve_device
 from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_KEY
-from gan_lightning.safe_config import instantiate_trusted
+from gan_lightning.runtime.checkpoints import load_module, read_checkpoint, use_ema
+from gan_lightning.runtime.cli import hydra_cli, resolve_device
+from gan_lightning.runtime.safe_config import instantiate_trusted
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torchvision.utils import make_grid, save_image
 
-from gan_lightning.checkpoints import load_module, use_ema
-from gan_lightning.cli import hydra_cli, resolve_device
 from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.checkpoints import load_module, use_ema
+from gan_lightning.runtime.cli import hydra_cli, resolve_device
 from gan_lightning.utils.latents import check_method, default_methods, interpolate, truncate_
 from gan_lightning.utils.pixels import to_unit
 

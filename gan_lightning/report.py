@@ -39,8 +39,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.cli import hydra_cli, hydra_quote
 from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.cli import hydra_cli, hydra_quote
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
-from gan_lightning.checkpoints import read_checkpoint
-from gan_lightning.cli import CONFIG_DIR, hydra_cli
-from gan_lightning.compat import speed_up_lightning
-from gan_lightning.config_checks import check_config
-from gan_lightning.distributed import ddp_job
 from gan_lightning.errors import ConfigError
-from gan_lightning.loggers import finish_loggers, log_run_config
 from gan_lightning.modules.base import CHECKPOINT_KEY
-from gan_lightning.precision import choose_precision
-from gan_lightning.resume import resume_argv, resume_checkpoint, wandb_run_id
+from gan_lightning.runtime.checkpoints import read_checkpoint
+from gan_lightning.runtime.cli import CONFIG_DIR, hydra_cli
+from gan_lightning.runtime.compat import speed_up_lightning
+from gan_lightning.runtime.config_checks import check_config
+from gan_lightning.runtime.distributed import ddp_job
+from gan_lightning.runtime.loggers import finish_loggers, log_run_config
+from gan_lightning.runtime.precision import choose_precision
+from gan_lightning.runtime.resume import resume_argv, resume_checkpoint, wandb_run_id
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     # A step here is one real batch; Lightning counts optimizer steps (two per batch for a GAN
     # updating D and G), so the budget is translated exactly by the model's update schedule.
     trainer_cfg["max_steps"] = model.optimizer_steps_for(max_steps) if max_steps > 0 else -1
-    if "precision" in trainer_cfg:  # the project's `auto` (gan_lightning.precision)
+    if "precision" in trainer_cfg:  # the project's `auto` (gan_lightning.runtime.precision)
         trainer_cfg["precision"] = choose_precision(
             trainer_cfg["precision"], trainer_cfg.get("accelerator"), model
         )

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_lightning.data.base import TensorImageDataset, passthrough_collate
+from gan_lightning.data.loaders import passthrough_collate
+from gan_lightning.data.tensors import TensorImageDataset
 from gan_lightning.modules.gan import GAN
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
 

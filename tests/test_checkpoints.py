@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_lightning.checkpoints import load_module
 from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.checkpoints import load_module
 from tests.helpers import TINY, tiny_checkpoint
 
 

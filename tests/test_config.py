@@ -13,8 +13,8 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from gan_lightning.cli import user_error
 from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.cli import user_error
 from gan_lightning.train import CONFIG_DIR, build
 from tests.conftest import REPO, SMOKE, compose_config
 

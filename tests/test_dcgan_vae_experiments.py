@@ -14,11 +14,11 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from gan_lightning.cli import user_error
 from gan_lightning.errors import ConfigError, DataSourceError
 from gan_lightning.modules.gan import GAN
 from gan_lightning.modules.vae import VAE
 from gan_lightning.nets.dcgan import DCGANGenerator
+from gan_lightning.runtime.cli import user_error
 from gan_lightning.train import build, run
 from tests.conftest import REPO, SMOKE, compose_config
 

@@ -18,8 +18,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import open_dict
 
-from gan_lightning.cli import forget_hydra_run
-from gan_lightning.distributed import LAUNCHER_ENV, ddp_job, job_command
+from gan_lightning.runtime.cli import forget_hydra_run
+from gan_lightning.runtime.distributed import LAUNCHER_ENV, ddp_job, job_command
 from gan_lightning.train import CONFIG_DIR
 from tests.helpers import one_epoch_of
 from tests.metrics.helpers import metrics_overrides, random_classifier_file

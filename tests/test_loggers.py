@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_lightning.loggers import (
+from gan_lightning.runtime.loggers import (
     WandbLogger,
     default_group,
     default_run_name,
@@ -296,7 +296,7 @@ time.sleep(120)
 CONTINUER = """
 import logging, os, signal, subprocess, sys, wandb
 logging.basicConfig(level=logging.WARNING)
-from gan_lightning.loggers import WandbLogger
+from gan_lightning.runtime.loggers import WandbLogger
 wandb.setup()  # one wandb-core service, inherited by the child through $WANDB_SERVICE
 holder = subprocess.Popen([sys.executable, "-c", sys.argv[1], "held0001", sys.argv[2]],
                           stdout=subprocess.PIPE, text=True)

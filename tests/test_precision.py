@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from gan_lightning import precision
 from gan_lightning.errors import ConfigError
+from gan_lightning.runtime import precision
 from gan_lightning.train import build, run
 from tests.conftest import SMOKE, compose_config
 
@@ -100,7 +100,7 @@ def test_the_default_auto_is_resolved_per_model_before_the_trainer_and_logged(
     monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
     cfg = compose_config([*SMOKE, f"model={model}", f"paths.data_dir={mnist_dir}"], tmp_path)
     assert cfg.trainer.precision == "auto"  # the default
-    with caplog.at_level("INFO", logger="gan_lightning.precision"):
+    with caplog.at_level("INFO", logger="gan_lightning.runtime.precision"):
         _, _, trainer = build(cfg)
     assert trainer.precision == expected
     assert f"trainer.precision=auto -> {expected}" in caplog.text and reason in caplog.text

@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from gan_lightning.checkpoints import load_module, read_checkpoint
 from gan_lightning.errors import ConfigError
-from gan_lightning.safe_config import check_trusted, instantiate_trusted
+from gan_lightning.runtime.checkpoints import load_module, read_checkpoint
+from gan_lightning.runtime.safe_config import check_trusted, instantiate_trusted
 
 MARKER = "pwned.txt"
 

@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from gan_lightning.search import MAX_UPDATE_RATIO, update_ratio
+from gan_lightning.runtime.search import MAX_UPDATE_RATIO, update_ratio
 from gan_lightning.train import CONFIG_DIR
 from tests.helpers import one_epoch_of
 from tests.metrics.helpers import metrics_overrides, random_classifier_file

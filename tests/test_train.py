@@ -74,7 +74,7 @@ def test_bad_value_is_one_clear_line(tmp_path):
 
 
 def test_group_null_switches_a_group_off():
-    from gan_lightning.cli import null_group_overrides
+    from gan_lightning.runtime.cli import null_group_overrides
 
     assert null_group_overrides(["train.py", "logger=null", "metrics=None", "seed=null"]) == [
         "train.py",

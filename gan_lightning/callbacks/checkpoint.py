@@ -8,23 +8,19 @@ preemption signals, and atomic writes.
   ``last.ckpt`` after the current batch and stops the process with exit code 128 + signal;
   ``python train.py ... resume=auto`` continues from it at the next batch. Under SLURM with
   Lightning's auto-requeue, SIGUSR1 stays Lightning's (it saves and requeues the job).
-* :class:`AtomicCheckpointIO` (a Trainer plugin) writes every checkpoint to a temporary file in
-  the same directory, fsyncs it and renames it over the old one: a process killed while saving
-  leaves the previous checkpoint intact.
+* Every checkpoint is written atomically by
+  :class:`gan_lightning.runtime.checkpoints.AtomicCheckpointIO` (a Trainer plugin).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import ModelCheckpoint as LightningModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -32,45 +28,6 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from gan_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` to ``.<name>.tmp-<pid>`` next to the target, fsync, rename over it."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
-    ) -> None:
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO takes no storage_options")
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(target)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)  # atomic on POSIX: readers see the old or the new file
-        finally:
-            tmp.unlink(missing_ok=True)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a power cut
-        finally:
-            os.close(directory)
-
-
-def remove_stale_temporaries(target: Path) -> None:
-    """Delete half-written ``.<name>.tmp-<pid>`` files of ``target`` whose process is gone
-    (killed mid-save): they are never read, only taking disk space."""
-    for stale in target.parent.glob(f".{target.name}.tmp-*"):
-        try:
-            os.kill(int(stale.name.rsplit("-", 1)[1]), 0)
-        except ProcessLookupError:
-            stale.unlink(missing_ok=True)
-        except (ValueError, PermissionError):
-            continue
 
 
 #: Signals that mean "save and stop" (SIGTERM: preemption, `kill`; SIGUSR1: schedulers'

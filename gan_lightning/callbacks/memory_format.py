@@ -28,7 +28,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_lightning.errors import ConfigError
-from gan_lightning.precision import has_conv_weights
+from gan_lightning.runtime.precision import has_conv_weights
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from gan_lightning.compat import wandb_started_run
+from gan_lightning.runtime.compat import wandb_started_run
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class RunResults(pl.Callback):
             self.history.append({"step": step, "epoch": int(trainer.current_epoch), "metrics": new})
 
     def results(self, trainer: pl.Trainer, pl_module: Any, status: str) -> dict[str, Any]:
-        from gan_lightning.loggers import hydra_job
+        from gan_lightning.runtime.loggers import hydra_job
 
         final: dict[str, float] = {}
         for entry in self.history:

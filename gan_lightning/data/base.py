@@ -5,206 +5,29 @@ happens once per *batch*, after the batch reached its device (``on_after_batch_t
 CPU workers move compact uint8 tensors and a GPU does the arithmetic. Float samples (the 1-D
 Gaussian toy) pass through untouched.
 
-Two kinds of dataset serve every DataModule:
-
-* :class:`TensorImageDataset`: the whole set as one tensor (MNIST, the toy); a batch is one
-  indexing op, no workers;
-* :class:`ImageFileDataset`: image files decoded per sample in DataLoader workers (CelebA, any
-  folder), through the one :func:`load_image` path (decode -> center crop -> resize, uint8).
+Two kinds of dataset serve every DataModule: :class:`~gan_lightning.data.tensors.TensorImageDataset`
+(the whole set as one tensor: MNIST, the toy) and
+:class:`~gan_lightning.data.decoding.ImageFileDataset` (files decoded in DataLoader workers,
+through :class:`~gan_lightning.data.image_files.ImageFilesDataModule`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
-from gan_lightning.data.sources.files import check_images, check_verify_options
-from gan_lightning.errors import ConfigError, DataSourceError
+from gan_lightning.data.loaders import ResumableDataLoader, ResumableSampler, passthrough_collate
+from gan_lightning.data.tensors import TensorImageDataset
+from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.compat import batches_processed_this_epoch
 from gan_lightning.utils.pixels import as_pixel_range, uint8_to_range
 
 log = logging.getLogger(__name__)
-
-
-class ResumableSampler(DistributedSampler):
-    """The training order: shuffled by ``seed + epoch`` (the same in every run, and after a
-    resume), split across DDP ranks, and able to start an epoch in the middle.
-
-    A ``DistributedSampler`` with one replica when there is no process group, so Lightning
-    keeps it as it is under DDP instead of wrapping it.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int = 0, shuffle: bool = True) -> None:
-        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        super().__init__(
-            dataset,
-            num_replicas=torch.distributed.get_world_size() if distributed else 1,
-            rank=torch.distributed.get_rank() if distributed else 0,
-            shuffle=shuffle,
-            seed=int(seed),
-        )
-        self._resume: tuple[int, int] | None = None
-
-    def resume_at(self, epoch: int, skip: int) -> None:
-        """Start ``epoch`` at its ``skip``-th sample of this rank (once)."""
-        self._resume = (int(epoch), int(skip))
-
-    def __iter__(self):
-        indices = list(super().__iter__())
-        if self._resume is not None and self._resume[0] == self.epoch:
-            indices = indices[self._resume[1] :]
-        self._resume = None
-        return iter(indices)
-
-
-class ResumableDataLoader(DataLoader):
-    """A training DataLoader that Lightning checkpoints mid-epoch (the ``state_dict`` /
-    ``load_state_dict`` protocol it looks for), so a resumed run continues with the next batch
-    instead of the start of the epoch.
-
-    The position saved is how many batches the training loop has *processed* this epoch
-    (``position_fn``, from the Trainer), not how many this loader has yielded: Lightning
-    fetches one batch ahead.
-    """
-
-    position_fn: Any = None
-
-    def state_dict(self) -> dict[str, int]:
-        position = int(self.position_fn()) if self.position_fn is not None else 0
-        return {"epoch": int(self.sampler.epoch), "batches": position}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.sampler.resume_at(state["epoch"], state["batches"] * int(self.batch_size))
-
-
-def passthrough_collate(batch: Any) -> Any:
-    """Collate for datasets whose ``__getitems__`` already returns a stacked batch."""
-    return batch
-
-
-class TensorImageDataset(Dataset):
-    """Images and labels held as whole tensors; a batch is one fancy-indexing op.
-
-    ``__getitems__`` lets the DataLoader fetch a list of indices in one call (no per-sample
-    Python or PIL work), while ``batch_size``/``shuffle`` stay ordinary DataLoader arguments so
-    Lightning can still swap in a ``DistributedSampler`` under DDP.
-    """
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        if images.shape[0] != labels.shape[0]:
-            raise ConfigError("images and labels must have the same length")
-        self.images = images
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index], self.labels[index]
-
-    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        return self.images[index], self.labels[index]
-
-
-def load_image(
-    path: str | os.PathLike, image_size: int, crop_size: int | None = None, channels: int = 3
-) -> torch.Tensor:
-    """Decode one image file to a uint8 (channels, image_size, image_size) tensor.
-
-    The one preprocessing path of every file-based DataModule (DCGAN's CelebA recipe): decode
-    (libjpeg-turbo/libpng/libwebp through torchvision, no PIL round trip), center crop a
-    ``crop_size`` square (``None``: the largest centred square), antialiased resize to
-    ``image_size``. An image smaller than ``crop_size`` is zero-padded by the crop.
-    Raises ``RuntimeError``/``OSError`` for unreadable files; callers decide what that means.
-    """
-    from torchvision.io import ImageReadMode, decode_image, read_file
-    from torchvision.transforms.v2 import functional as F
-
-    # Decode as RGB always (webp has no grayscale decode), convert afterwards if asked.
-    image = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)  # (3, H, W) uint8
-    if channels == 1:
-        image = F.rgb_to_grayscale(image)  # (1, H, W)
-    side = min(image.shape[-2:]) if crop_size is None else int(crop_size)
-    image = F.center_crop(image, [side, side])  # (C, side, side)
-    if side != image_size:
-        image = F.resize(image, [image_size, image_size], antialias=True)  # (C, S, S)
-    return image.contiguous()
-
-
-class ImageFileDataset(Dataset):
-    """Image files decoded on demand (in DataLoader workers), with their targets.
-
-    Files are checked before training (:func:`gan_lightning.data.sources.files.check_images`);
-    a file that still fails here (truncated after a header-only check, a disk error) must not
-    kill a worker in the middle of an epoch, so it is reported once per process, by name, and
-    the next readable file stands in for it. More than ``max_substitutions`` unreadable files
-    in a row means the data is broken, and that is raised as a :class:`DataSourceError`.
-    """
-
-    def __init__(
-        self,
-        files: Sequence[str | os.PathLike],
-        targets: torch.Tensor | None = None,
-        image_size: int = 64,
-        crop_size: int | None = None,
-        channels: int = 3,
-        max_substitutions: int = 16,
-    ) -> None:
-        # One numpy bytes buffer, not a list of str: workers forked from the main process would
-        # otherwise touch (and so copy) every string's refcount, a known PyTorch memory trap.
-        self._files = np.array([os.fsencode(str(f)) for f in files], dtype=np.bytes_)
-        n = len(self._files)
-        self.targets = targets if targets is not None else torch.zeros(n, dtype=torch.long)
-        if self.targets.shape[0] != n:
-            raise ConfigError("image files and targets must have the same length")
-        self.image_size = int(image_size)
-        self.crop_size = int(crop_size) if crop_size else None
-        self.channels = int(channels)
-        self.max_substitutions = int(max_substitutions)
-        #: Files that failed to decode in *this* process (each worker keeps its own).
-        self.failed: set[str] = set()
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-    def file(self, index: int) -> str:
-        return os.fsdecode(self._files[index])
-
-    @property
-    def files(self) -> list[str]:
-        return [os.fsdecode(f) for f in self._files]
-
-    def load(self, index: int) -> torch.Tensor:
-        return load_image(self.file(index), self.image_size, self.crop_size, self.channels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        n = len(self._files)
-        for attempt in range(min(self.max_substitutions + 1, n)):
-            candidate = (index + attempt) % n
-            try:
-                return self.load(candidate), self.targets[candidate]
-            except (RuntimeError, OSError, ValueError) as err:
-                path = self.file(candidate)
-                if path not in self.failed:
-                    self.failed.add(path)
-                    log.warning(
-                        "Unreadable image %s skipped (%s); the next file stands in for it. "
-                        "data.verify=full finds such files before training.",
-                        path,
-                        str(err).splitlines()[0][:200],
-                    )
-        raise DataSourceError(
-            f"{min(self.max_substitutions + 1, n)} unreadable images in a row starting at "
-            f"{self.file(index)}; the data looks broken. Run with data.verify=full to list every "
-            "unreadable file before training."
-        )
 
 
 class BaseDataModule(pl.LightningDataModule):
@@ -344,7 +167,7 @@ class BaseDataModule(pl.LightningDataModule):
         """Training batches done in the current epoch (0 outside a Trainer)."""
         if self.trainer is None:
             return 0
-        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        return batches_processed_this_epoch(self.trainer)
 
     def train_dataloader(self) -> DataLoader:
         self.setup("fit")
@@ -413,58 +236,3 @@ class BaseDataModule(pl.LightningDataModule):
             raise ConfigError(f"{description} selects no samples (of {keep.numel()}); {fix}")
         log.info("%s keeps %d of %d samples", description, int(keep.sum()), keep.numel())
         return keep
-
-
-class ImageFilesDataModule(BaseDataModule):
-    """Streaming base of the file-based sets (CelebA, any image folder).
-
-    One preprocessing path for all of them (:func:`load_image`: center crop ``crop_size``,
-    resize to ``image_size``, uint8), one up-front check of the files
-    (:func:`gan_lightning.data.sources.files.check_images` with ``verify`` and
-    ``max_corrupt_fraction``), and DataLoader workers (``in_memory = False``). Subclasses
-    list their files and targets in :meth:`build_splits` and hand them to :meth:`dataset`.
-    """
-
-    in_memory = False
-
-    def __init__(
-        self,
-        image_size: int = 64,
-        crop_size: int | None = None,
-        channels: int = 3,
-        verify: str = "header",
-        max_corrupt_fraction: float = 0.001,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        if isinstance(image_size, bool) or int(image_size) < 1:
-            raise ConfigError(f"data.image_size must be a positive int; got {image_size}.")
-        if crop_size is not None and int(crop_size) < 1:
-            raise ConfigError(
-                f"data.crop_size must be a positive int, or null for the largest centred "
-                f"square; got {crop_size}."
-            )
-        if int(channels) not in (1, 3):
-            raise ConfigError(f"data.channels must be 3 (RGB) or 1 (grayscale); got {channels}.")
-        check_verify_options(verify, max_corrupt_fraction)
-        self.image_size = int(image_size)
-        self.crop_size = int(crop_size) if crop_size is not None else None
-        self.channels = int(channels)
-        self.verify = verify
-        self.max_corrupt_fraction = float(max_corrupt_fraction)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.image_size, self.image_size)
-
-    def readable(
-        self, files: Sequence[str | os.PathLike], targets: torch.Tensor, what: str
-    ) -> tuple[list[str], torch.Tensor]:
-        """Drop unreadable files (warning naming them), or raise above the allowed fraction."""
-        keep = check_images(files, self.verify, self.max_corrupt_fraction, what)
-        if len(keep) == len(files):
-            return [str(f) for f in files], targets
-        return [str(files[i]) for i in keep], targets[torch.as_tensor(keep, dtype=torch.long)]
-
-    def dataset(self, files: Sequence[str], targets: torch.Tensor | None) -> ImageFileDataset:
-        return ImageFileDataset(files, targets, self.image_size, self.crop_size, self.channels)

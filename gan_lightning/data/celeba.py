@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from gan_lightning.data.base import ImageFilesDataModule
+from gan_lightning.data.image_files import ImageFilesDataModule
 from gan_lightning.data.sources.celeba import (
     CELEBA_SPLITS,
     CelebALayout,

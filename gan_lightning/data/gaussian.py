@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from gan_lightning.data.base import BaseDataModule, TensorImageDataset
+from gan_lightning.data.base import BaseDataModule
+from gan_lightning.data.tensors import TensorImageDataset
 from gan_lightning.errors import ConfigError
 
 

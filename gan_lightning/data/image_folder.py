@@ -11,7 +11,7 @@ import logging
 
 import torch
 
-from gan_lightning.data.base import ImageFilesDataModule
+from gan_lightning.data.image_files import ImageFilesDataModule
 from gan_lightning.data.sources.image_folder import (
     find_image_folder,
     image_folder_path,

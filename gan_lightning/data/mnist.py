@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import torch
 
-from gan_lightning.data.base import BaseDataModule, TensorImageDataset
+from gan_lightning.data.base import BaseDataModule
 from gan_lightning.data.sources.mnist import MNIST_SOURCES, ensure_mnist, read_mnist
+from gan_lightning.data.tensors import TensorImageDataset
 from gan_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_lightning.compat import inception_features
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.classifier import (
     DigitClassifier,
@@ -37,6 +36,7 @@ from gan_lightning.metrics.classifier import (
     ensure_classifier,
     load_classifier,
 )
+from gan_lightning.runtime.compat import inception_features
 from gan_lightning.utils.pixels import to_uint8, to_unit
 
 log = logging.getLogger(__name__)

@@ -15,13 +15,13 @@ import sys
 
 from omegaconf import DictConfig
 
-from gan_lightning.cli import hydra_cli
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.classifier import (
     default_classifier_path,
     ensure_classifier,
     load_classifier,
 )
+from gan_lightning.runtime.cli import hydra_cli
 
 
 @hydra_cli("train_classifier")

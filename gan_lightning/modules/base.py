@@ -30,6 +30,7 @@ import torch
 from gan_lightning import __version__
 from gan_lightning.errors import ConfigError, NonFiniteError
 from gan_lightning.nets.priors import NormalPrior
+from gan_lightning.runtime.compat import epoch_done
 from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import as_pixel_range
 
@@ -40,7 +41,7 @@ warnings.filterwarnings("ignore", message=".*when logging on epoch level in dist
 
 CHECKPOINT_KEY = "gan_lightning"
 #: Bumped when a checkpoint written by this version cannot be read by an older one (or the
-#: reverse); gan_lightning.checkpoints refuses other formats with the version that wrote them.
+#: reverse); gan_lightning.runtime.checkpoints refuses other formats with the version that wrote them.
 CHECKPOINT_FORMAT = 1
 
 #: An optimizer factory (a Hydra ``_partial_``): the module binds it to its own parameters.
@@ -259,7 +260,7 @@ class GenerativeModule(pl.LightningModule):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         # The epoch's last batch: log the means now, so the epoch-end hooks of callbacks
         # (progress lines, curves), which Lightning runs before this module's, see them.
-        if self.trainer.fit_loop.epoch_loop.done:
+        if epoch_done(self.trainer):
             self.log_epoch_means()
 
     def on_train_epoch_end(self) -> None:
@@ -303,7 +304,7 @@ class GenerativeModule(pl.LightningModule):
         """The id of the W&B run this training logs to (resume=auto continues it)."""
         from pytorch_lightning.loggers import WandbLogger
 
-        from gan_lightning.compat import wandb_started_run
+        from gan_lightning.runtime.compat import wandb_started_run
 
         for logger in getattr(self._trainer, "loggers", None) or []:
             run = wandb_started_run(logger) if isinstance(logger, WandbLogger) else None

@@ -44,6 +44,7 @@ from gan_lightning.losses import (
 )
 from gan_lightning.modules.base import GenerativeModule, OptimizerFactory, check_optimizer
 from gan_lightning.modules.schedule import UpdateSchedule
+from gan_lightning.runtime.compat import foreach_lerp_
 from gan_lightning.utils.batches import images_of, labels_of
 from gan_lightning.utils.pixels import activation_can_produce
 
@@ -66,7 +67,7 @@ def ema_with_warmup(decay: float):
         count = float(n)
         step = min(decay, (1.0 + count) / (10.0 + count))
         if torch.is_floating_point(averaged[0]):
-            torch._foreach_lerp_(averaged, current, 1.0 - step)
+            foreach_lerp_(averaged, current, 1.0 - step)
         else:  # integer buffers (BatchNorm's num_batches_tracked): keep the newest count
             for target, source in zip(averaged, current, strict=True):
                 target.copy_(source)

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_lightning.callbacks.checkpoint import AtomicCheckpointIO, ModelCheckpoint
+from gan_lightning.callbacks.checkpoint import ModelCheckpoint
 from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.checkpoints import AtomicCheckpointIO
 
 SLOW_SAVE = """
 import sys, time, torch
-from gan_lightning.callbacks.checkpoint import AtomicCheckpointIO
+from gan_lightning.runtime.checkpoints import AtomicCheckpointIO
 
 target = sys.argv[1]
 real_save = torch.save

@@ -63,7 +63,7 @@ def test_center_crop_and_resize(data_dir, image_size):
     assert red < 10 and green < 70 and blue > 150
     # Without the crop (the whole 178x218 image squeezed) the bands would show up: check the
     # shared loader really crops, by loading one file uncropped.
-    from gan_lightning.data.base import load_image
+    from gan_lightning.data.decoding import load_image
 
     whole = load_image(dm.train_set.files[0], image_size, crop_size=218)
     assert whole[0].float().max() > 200  # the padded crop keeps the red band

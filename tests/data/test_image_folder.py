@@ -9,9 +9,9 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from gan_lightning.cli import user_error
 from gan_lightning.data.image_folder import ImageFolderDataModule
 from gan_lightning.errors import DataSourceError
+from gan_lightning.runtime.cli import user_error
 from tests.conftest import compose_config
 from tests.data.miniature import make_image_folder
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from gan_lightning.data.base import TensorImageDataset, passthrough_collate
+from gan_lightning.data.loaders import passthrough_collate
+from gan_lightning.data.tensors import TensorImageDataset
 from gan_lightning.metrics.classifier import (
     DigitClassifier,
     save_classifier,

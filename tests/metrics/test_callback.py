@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_lightning.cli import user_error
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.callback import GenerativeMetrics
+from gan_lightning.runtime.cli import user_error
 from gan_lightning.train import build
 from tests.conftest import compose_config
 from tests.metrics.helpers import smoke_with_metrics

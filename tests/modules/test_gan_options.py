@@ -274,7 +274,8 @@ def test_bad_option_values_are_config_errors():
 def test_a_nan_stop_keeps_the_last_good_checkpoint(tmp_path):
     """last.ckpt every 2 batches; D's logits turn NaN at batch 3: the run stops, and last.ckpt
     still holds batch 2's finite weights (nothing of batch 3 was applied or saved)."""
-    from gan_lightning.callbacks.checkpoint import AtomicCheckpointIO, ModelCheckpoint
+    from gan_lightning.callbacks.checkpoint import ModelCheckpoint
+    from gan_lightning.runtime.checkpoints import AtomicCheckpointIO
 
     model = poisoned(tiny_gan(), at_batch=3)
     saver = ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=2)

@@ -31,6 +31,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from gan_lightning.errors import ConfigError, DataSourceError, NonFiniteError
+from gan_lightning.runtime.compat import clear_hydra_state
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,6 @@ def check_composition(config_name: str, args: list[str]) -> None:
     if any(a in ("-m", "--multirun") or a.startswith("-") for a in args):
         return
     from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -160,17 +160,13 @@ def check_composition(config_name: str, args: list[str]) -> None:
         message = " ".join([lines[0] if lines else type(err).__name__, hint]).strip()
         raise ConfigError(message) from err
     finally:
-        GlobalHydra.instance().clear()
+        clear_hydra_state()
 
 
 def forget_hydra_run() -> None:
     """Leave no Hydra state behind: the next app (or compose) in this process starts clean,
     instead of reading this run's ``hydra.runtime`` through ``HydraConfig``."""
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-
-    HydraConfig.instance().cfg = None
-    GlobalHydra.instance().clear()
+    clear_hydra_state()
 
 
 def resolve_device(device: str) -> torch.device:

@@ -36,8 +36,8 @@ from typing import Any
 
 import torch
 
-from gan_lightning.cli import CONFIG_DIR, hydra_quote
-from gan_lightning.compat import ddp_child_command, ddp_child_processes
+from gan_lightning.runtime.cli import CONFIG_DIR, hydra_quote
+from gan_lightning.runtime.compat import ddp_child_command, ddp_child_processes
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def entry_point() -> list[str]:
     """How to start ``gan_lightning.train`` with the same package this process imported: the
     checkout's ``train.py`` when there is one (its directory goes first on ``sys.path``, from
     any working directory), else the installed module."""
-    script = Path(__file__).resolve().parents[1] / "train.py"
+    script = Path(__file__).resolve().parents[2] / "train.py"
     if script.is_file():
         return [sys.executable, str(script)]
     return [sys.executable, "-m", "gan_lightning.train"]

@@ -5,22 +5,28 @@ Every checkpoint carries the resolved run config in ``checkpoint["gan_lightning"
 own ``model`` config and the weights loaded into it. Loading uses
 ``torch.load(weights_only=True)``: a checkpoint from an untrusted source can hold tensors and
 plain containers, never code that runs on unpickling; and its config is checked against an
-allowlist before anything in it is instantiated (:mod:`gan_lightning.safe_config`). The
+allowlist before anything in it is instantiated (:mod:`gan_lightning.runtime.safe_config`). The
 generate and evaluate CLIs, and resuming, all read checkpoints through this module.
+
+Writing goes through :class:`AtomicCheckpointIO` (a Trainer plugin, ``conf/trainer/default.yaml``):
+every checkpoint is written to a temporary file in the same directory, fsynced and renamed over
+the old one, so a process killed while saving leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from gan_lightning import __version__
 from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_FORMAT, CHECKPOINT_KEY
-from gan_lightning.safe_config import check_saved_config, instantiate_trusted
+from gan_lightning.runtime.safe_config import check_saved_config, instantiate_trusted
 
 NOT_OURS = (
     "{path} is not a gan-lightning checkpoint ({why}). Pass a .ckpt from a run directory, "
@@ -119,3 +125,42 @@ def use_ema(module: Any, ema: bool | None) -> None:
     if ema and getattr(module, "generator_ema", None) is None:
         raise ConfigError("ema=true but this checkpoint has no EMA generator (ema_decay=null).")
     module.sample_with_ema = bool(ema)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` to ``.<name>.tmp-<pid>`` next to the target, fsync, rename over it."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(target)
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)  # atomic on POSIX: readers see the old or the new file
+        finally:
+            tmp.unlink(missing_ok=True)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a power cut
+        finally:
+            os.close(directory)
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Delete half-written ``.<name>.tmp-<pid>`` files of ``target`` whose process is gone
+    (killed mid-save): they are never read, only taking disk space."""
+    for stale in target.parent.glob(f".{target.name}.tmp-*"):
+        try:
+            os.kill(int(stale.name.rsplit("-", 1)[1]), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except (ValueError, PermissionError):
+            continue

@@ -61,13 +61,14 @@ def resume_argv(argv: list[str], config_dir: str, config_name: str = "config") -
     if any(_key(a) == "hydra.run.dir" for a in overrides):
         return argv  # the user named the run directory: continue in it
     from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+
+    from gan_lightning.runtime.compat import clear_hydra_state
 
     try:
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=overrides)
     finally:
-        GlobalHydra.instance().clear()
+        clear_hydra_state()
     runs_dir = Path(str(cfg.paths.log_dir)) / str(cfg.task_name) / "runs"
     previous = find_previous_run(runs_dir, overrides)
     # Printed, not logged: Hydra has not set up logging yet.

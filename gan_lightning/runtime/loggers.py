@@ -33,7 +33,13 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger as LightningWandbLogger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
-from gan_lightning.compat import wandb_forget_run, wandb_init_kwargs, wandb_started_run
+from gan_lightning.runtime.compat import (
+    wandb_forget_run,
+    wandb_init_kwargs,
+    wandb_run_is_offline,
+    wandb_set_run_id,
+    wandb_started_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +89,7 @@ def resolve_wandb_mode(mode: str | None) -> str | None:
 # ---------------------------------------------------------------------------- provenance
 def git_state(root: str | Path | None = None) -> dict[str, Any]:
     """Commit and dirtiness of the checkout the code runs from (``{}`` outside git)."""
-    root = Path(root) if root else Path(__file__).resolve().parents[1]
+    root = Path(root) if root else Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -258,9 +264,8 @@ class WandbLogger(LightningWandbLogger):
             wandb_forget_run(self)
             # A fresh id, and no resume: with ``resume="allow"`` and no id, wandb would pick
             # the held id again from its ``wandb-resume.json``.
-            init_kwargs["id"] = uuid.uuid4().hex[:8]
             init_kwargs["resume"] = "never"
-            self._id = init_kwargs["id"]
+            wandb_set_run_id(self, uuid.uuid4().hex[:8])
             run = super().experiment
         if not getattr(self, "_announced", False):
             self._announced = True
@@ -273,10 +278,9 @@ class WandbLogger(LightningWandbLogger):
     def offline_dir(self) -> Path | None:
         """The ``offline-run-*`` directory of an offline run (``None`` when online/not started)."""
         run = wandb_started_run(self)
-        settings = getattr(run, "settings", None)
-        if run is None or settings is None or not getattr(settings, "_offline", False):
+        if run is None or not wandb_run_is_offline(run):
             return None
-        sync_dir = getattr(settings, "sync_dir", None)
+        sync_dir = getattr(run.settings, "sync_dir", None)
         return Path(sync_dir) if sync_dir else None
 
     def sync_hint(self) -> str | None:

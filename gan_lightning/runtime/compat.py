@@ -16,7 +16,7 @@ Everything else in the project uses public APIs. What is left, and why:
   function ``_hydra_subprocess_cmd(local_rank) -> (command, cwd)`` whenever Hydra is
   running, from ``sys.argv``; there is no argument or hook to give it another command. Inside
   a multirun job ``sys.argv`` is the whole sweep's (or loky's) command line, so
-  :mod:`gan_lightning.distributed` swaps that function for the duration of one ``fit``. The
+  :mod:`gan_lightning.runtime.distributed` swaps that function for the duration of one ``fit``. The
   launcher keeps the processes it started in ``procs`` (a public attribute of a private
   class), the only way to wait for a job's ranks before the next job starts.
 
@@ -25,6 +25,18 @@ Everything else in the project uses public APIs. What is left, and why:
   when everything already sits on the target device: ~0.2 ms per logged value per batch on
   the project's CPU, 8 values per GAN batch (BENCHMARKS.md, "Where the framework loses
   time"). :func:`speed_up_lightning` gives it a fast path for that case.
+
+* Lightning's loops know how far an epoch has got (``fit_loop.epoch_loop.batch_progress``,
+  ``epoch_loop.done``) but expose it only through loop internals: the resumable loader saves
+  that position, and the GAN module logs its epoch means on the epoch's last batch.
+* W&B's ``Settings._offline`` is the only way to tell an offline run from an online one after
+  ``wandb.init`` resolved ``mode`` and ``$WANDB_MODE``; Lightning's ``WandbLogger`` keeps the
+  run id it will ask for in ``_id``.
+* Hydra keeps one process-wide ``GlobalHydra`` and ``HydraConfig``: composing a config from
+  Python (the compose API, resume=auto, the config checks) must clear them again, or the next
+  app in the same process reads the previous run's state.
+* ``torch._foreach_lerp_`` updates a whole list of tensors in one kernel (the EMA of every
+  weight at once); its public equivalent is a Python loop of ``lerp_`` calls.
 
 ``tests/test_compat.py`` checks these attributes against the installed library versions, so
 an upgrade that renames them fails there, loudly, rather than somewhere in a training run.
@@ -136,3 +148,44 @@ def speed_up_lightning(enabled: bool = True) -> None:
     elif not enabled and _dropped_nvml_check:
         os.environ[_NVML_CHECK] = "1"
         _dropped_nvml_check = False
+
+
+# ---------------------------------------------------------------------------- Lightning loops
+def batches_processed_this_epoch(trainer: Any) -> int:
+    """Training batches the fit loop has finished in the current epoch."""
+    return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+
+
+def epoch_done(trainer: Any) -> bool:
+    """Whether the batch being finished is the epoch's last one (inside ``on_train_batch_end``)."""
+    return bool(trainer.fit_loop.epoch_loop.done)
+
+
+# ---------------------------------------------------------------------------- W&B
+def wandb_run_is_offline(run: Any) -> bool:
+    """Whether a started W&B run logs offline (its resolved mode)."""
+    settings = getattr(run, "settings", None)
+    return bool(settings is not None and getattr(settings, "_offline", False))
+
+
+def wandb_set_run_id(logger: Any, run_id: str) -> None:
+    """Make a Lightning ``WandbLogger`` ask for (and report) ``run_id`` on its next start."""
+    logger._id = run_id
+    logger._wandb_init["id"] = run_id
+
+
+# ---------------------------------------------------------------------------- Hydra
+def clear_hydra_state() -> None:
+    """Forget Hydra's process-wide state (the composed config and the ``HydraConfig`` of the
+    last run), so the next compose or app in this process starts clean."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().cfg = None
+    GlobalHydra.instance().clear()
+
+
+# ---------------------------------------------------------------------------- torch
+def foreach_lerp_(targets: list[torch.Tensor], sources: list[torch.Tensor], weight: Any) -> None:
+    """``target.lerp_(source, weight)`` for every pair, in one fused kernel."""
+    torch._foreach_lerp_(targets, sources, weight)

@@ -25,7 +25,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gan_lightning.errors import ConfigError
-from gan_lightning.precision import resolve_precision
+from gan_lightning.runtime.precision import resolve_precision
 
 #: Top-level keys of conf/config.yaml and what they must be.
 TOP_LEVEL: dict[str, Any] = {

@@ -1,6 +1,6 @@
-"""The private attributes of other libraries that gan_lightning.compat relies on still exist.
+"""The private attributes of other libraries that gan_lightning.runtime.compat relies on still exist.
 
-If one of these fails after an upgrade, fix gan_lightning/compat.py (the only place that
+If one of these fails after an upgrade, fix gan_lightning/runtime/compat.py (the only place that
 touches them), not the callers.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
-from gan_lightning import compat
+from gan_lightning.runtime import compat
 
 
 def test_wandb_logger_keeps_init_kwargs_and_an_unstarted_run(tmp_path):
@@ -109,3 +109,66 @@ def test_nvml_cuda_check_dropped_only_without_a_gpu(monkeypatch):
     assert "PYTORCH_NVML_BASED_CUDA_CHECK" not in os.environ
     compat.speed_up_lightning(enabled=False)  # restored for the A/B of the benchmark
     assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"
+
+
+def test_lightning_loops_report_the_epoch_position():
+    import pytorch_lightning as pl
+
+    seen: list[tuple[int, bool]] = []
+
+    class Probe(pl.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            seen.append((compat.batches_processed_this_epoch(trainer), compat.epoch_done(trainer)))
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            return (self.w - batch[0]).pow(2).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(3, 1)))
+    trainer = pl.Trainer(
+        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[Probe()],
+    )  # fmt: skip
+    trainer.fit(Net(), data)
+    # The batch being ended already counts as processed; the last one ends the epoch.
+    assert seen == [(1, False), (2, False), (3, True)]
+
+
+def test_wandb_run_mode_and_run_id_doors(tmp_path):
+    logger = WandbLogger(project="p", save_dir=str(tmp_path), offline=True)
+    compat.wandb_set_run_id(logger, "abc12345")
+    assert logger.version == "abc12345" and compat.wandb_init_kwargs(logger)["id"] == "abc12345"
+    run = logger.experiment
+    try:
+        assert run.id == "abc12345"
+        assert compat.wandb_run_is_offline(run)
+    finally:
+        run.finish()
+
+
+def test_hydra_state_is_cleared():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from gan_lightning.runtime.cli import CONFIG_DIR
+
+    initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3")
+    compose(config_name="config")
+    assert GlobalHydra.instance().is_initialized()
+    compat.clear_hydra_state()
+    assert not GlobalHydra.instance().is_initialized()
+
+
+def test_foreach_lerp_matches_lerp():
+    targets = [torch.zeros(3), torch.ones(2)]
+    sources = [torch.ones(3), torch.zeros(2)]
+    compat.foreach_lerp_(targets, sources, 0.25)
+    torch.testing.assert_close(targets[0], torch.full((3,), 0.25))
+    torch.testing.assert_close(targets[1], torch.full((2,), 0.75))
