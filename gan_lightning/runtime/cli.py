@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,26 @@ from omegaconf import DictConfig
 
 from gan_lightning.errors import ConfigError, DataSourceError, NonFiniteError
 from gan_lightning.runtime.compat import clear_hydra_state
+from gan_lightning.runtime.config_search import (
+    CommandLine,
+    compose_config,
+    hydra_quote,
+    override_key,
+    parse_command_line,
+)
+
+__all__ = [
+    "CONFIG_DIR",
+    "USER_ERROR_EXIT",
+    "check_composition",
+    "forget_hydra_run",
+    "hydra_cli",
+    "hydra_quote",
+    "null_group_overrides",
+    "report_user_errors",
+    "resolve_device",
+    "user_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +90,18 @@ def report_user_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfi
 
 
 def null_group_overrides(argv: list[str]) -> list[str]:
-    """``logger=null`` -> ``logger=none`` for every group that has a ``none.yaml``.
+    """``logger=null`` -> ``logger=none`` for every group that has a ``none.yaml`` (in the
+    package's ``conf/`` or in a config folder of the user's, ``--config-dir``).
 
     Hydra 1.3 rejects ``group=null`` on the command line ("Config group override must be a
     string"), yet it is what users type to switch a group off; ``none.yaml`` is that option.
     """
-    groups = {p.parent.name for p in Path(CONFIG_DIR).glob("*/none.yaml")}
+    try:
+        command = parse_command_line(argv)
+    except ConfigError:
+        command = None  # reported by check_composition, with the rest of the command line
+    folders = [Path(CONFIG_DIR), *(command.config_dirs if command else [])]
+    groups = {p.parent.name for folder in folders for p in folder.glob("*/none.yaml")}
     out = []
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -84,14 +109,6 @@ def null_group_overrides(argv: list[str]) -> list[str]:
             arg = f"{key.lstrip('+')}=none"
         out.append(arg)
     return out
-
-
-def hydra_quote(value: str) -> str:
-    """``value`` as one quoted Hydra override value, so a path with ``=``, ``,``, spaces or
-    brackets reaches the config unchanged (``hydra.run.dir='/a b/c=1'``)."""
-    # Hydra reads a backslash literally except before a quote or at the end of the value.
-    escaped = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, str(value))
-    return "'" + escaped.replace("'", "\\'") + "'"
 
 
 def hydra_cli(
@@ -142,25 +159,41 @@ def hydra_cli(
 def check_composition(config_name: str, args: list[str]) -> None:
     """Compose the config the way Hydra is about to, and turn its errors (a key that does not
     exist, an unknown group option, a malformed override) into one-line :class:`ConfigError`
-    messages instead of Hydra's own report and exit code 1. Multiruns are left to Hydra (each
-    job's config is checked when it runs)."""
-    if any(a in ("-m", "--multirun") or a.startswith("-") for a in args):
+    messages instead of Hydra's own report and exit code 1.
+
+    The command line is read by Hydra's own parser, so the user's config folders
+    (``--config-dir``, ``hydra.searchpath``) and ``--config-name`` are honoured. Multiruns,
+    ``--help``/``--cfg``/``--info`` and ``--config-path`` (another primary folder) are left to
+    Hydra (each job's config is checked when it runs)."""
+    command = parse_command_line(args)
+    if command is None or command.multirun or command.not_a_run or command.config_path:
         return
-    from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    overrides = [a for a in args if not a.lstrip("+~").startswith("hydra.")]
+    overrides = [
+        o for o in command.overrides if not override_key(o).startswith("hydra.")
+    ]  # Hydra's own settings (run dir, launcher ...) are Hydra's to check
     try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            compose(config_name=config_name, overrides=overrides)
+        compose_config(
+            CONFIG_DIR, command.config_name or config_name, overrides, command.search_path
+        )
     except (HydraException, OmegaConfBaseException, ValueError) as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        hint = next((line for line in lines if line.startswith(("To append", "Available"))), "")
-        message = " ".join([lines[0] if lines else type(err).__name__, hint]).strip()
-        raise ConfigError(message) from err
-    finally:
-        clear_hydra_state()
+        raise ConfigError(composition_message(err, command)) from err
+
+
+def composition_message(err: BaseException, command: CommandLine) -> str:
+    """One line from Hydra's multi-line composition error: its first line and the list of
+    available options, and where to put options of one's own if none of them is it."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    hint = next((line for line in lines if line.startswith(("To append", "Available"))), "")
+    message = " ".join([lines[0] if lines else type(err).__name__, hint]).strip()
+    if lines and lines[0].startswith("In ") and "Could not find" in lines[0]:
+        if command.search_path:
+            message += f" (searched conf/ and {', '.join(command.search_path)})"
+        else:
+            message += " (an option of your own? add its folder: --config-dir=<dir>)"
+    return message
 
 
 def forget_hydra_run() -> None:

@@ -35,6 +35,10 @@ Everything else in the project uses public APIs. What is left, and why:
 * Hydra keeps one process-wide ``GlobalHydra`` and ``HydraConfig``: composing a config from
   Python (the compose API, resume=auto, the config checks) must clear them again, or the next
   app in the same process reads the previous run's state.
+* Hydra's apps read their command line (``--config-dir``, ``--config-name``, ``-m``, the
+  overrides) with ``hydra._internal.utils.get_args_parser``; the config checks and
+  ``resume=auto`` compose before the app runs, so they read it with the same parser
+  (:mod:`gan_lightning.runtime.config_search`) instead of guessing which argument is which.
 * ``torch._foreach_lerp_`` updates a whole list of tensors in one kernel (the EMA of every
   weight at once); its public equivalent is a Python loop of ``lerp_`` calls.
 
@@ -183,6 +187,24 @@ def clear_hydra_state() -> None:
 
     HydraConfig.instance().cfg = None
     GlobalHydra.instance().clear()
+
+
+def hydra_arguments(argv: list[str]) -> Any:
+    """``argv`` parsed by the argument parser of Hydra's apps (``hydra._internal.utils.
+    get_args_parser``: ``overrides``, ``config_dir``, ``config_name``, ``multirun`` ...), or
+    ``None`` where that parser refuses it (the app then reports it itself). Nothing is printed
+    and nothing exits (``--version`` and parse errors are swallowed here)."""
+    import contextlib
+    import io
+
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return parser.parse_args(argv)
+    except SystemExit:
+        return None
 
 
 # ---------------------------------------------------------------------------- torch

@@ -36,7 +36,8 @@ from typing import Any
 
 import torch
 
-from gan_lightning.runtime.cli import CONFIG_DIR, hydra_quote
+from gan_lightning.runtime.cli import CONFIG_DIR
+from gan_lightning.runtime.config_search import hydra_quote, override_key
 from gan_lightning.runtime.compat import ddp_child_command, ddp_child_processes
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,6 @@ def in_multirun_job() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def override_key(override: str) -> str:
-    """``+a.b=1`` / ``~a.b`` / ``a.b=1`` -> ``a.b``."""
-    return override.split("=", 1)[0].lstrip("+~")
 
 
 def entry_point() -> list[str]:

@@ -17,17 +17,19 @@ from typing import Any
 import yaml
 
 from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.config_search import (
+    compose_config,
+    hydra_quote,
+    override_key,
+    parse_command_line,
+)
 
 RESUME_MODES = ("auto",)
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def _comparable(overrides: list[str]) -> set[str]:
     """Overrides that define the experiment: ``resume`` and Hydra's own settings aside."""
-    return {o for o in overrides if _key(o) != "resume" and not _key(o).startswith("hydra.")}
+    return {o for o in overrides if override_key(o) != "resume" and not override_key(o).startswith("hydra.")}
 
 
 def find_previous_run(runs_dir: Path, overrides: list[str]) -> Path | None:
@@ -47,28 +49,29 @@ def find_previous_run(runs_dir: Path, overrides: list[str]) -> Path | None:
 
 
 def resume_argv(argv: list[str], config_dir: str, config_name: str = "config") -> list[str]:
-    """``argv`` plus ``hydra.run.dir=<previous run>`` when ``resume=auto`` asks for it."""
-    overrides = [a for a in argv if not a.startswith("-")]
-    modes = [a.split("=", 1)[1] for a in overrides if _key(a) == "resume"]
+    """``argv`` plus ``hydra.run.dir=<previous run>`` when ``resume=auto`` asks for it.
+
+    The command line is read by Hydra's own parser, and the run's config is composed with the
+    user's config folders (``--config-dir``, ``hydra.searchpath``) and ``--config-name``, so an
+    experiment of one's own resumes like a built-in one."""
+    command = parse_command_line(argv)
+    if command is None:
+        return argv  # Hydra's parser refuses the command line; the app reports it
+    overrides = command.overrides
+    modes = [a.split("=", 1)[1] for a in overrides if override_key(a) == "resume"]
     if not modes or modes[-1] in ("null", "None", ""):
         return argv
     if modes[-1] not in RESUME_MODES:
         raise ConfigError(
             f"resume={modes[-1]} is not known; use resume=auto (or ckpt_path=<file>)."
         )
-    if any(a in ("-m", "--multirun") for a in argv):
+    if command.multirun:
         raise ConfigError("resume=auto continues one run; it cannot be used with -m (multirun).")
-    if any(_key(a) == "hydra.run.dir" for a in overrides):
+    if any(override_key(a) == "hydra.run.dir" for a in overrides):
         return argv  # the user named the run directory: continue in it
-    from hydra import compose, initialize_config_dir
-
-    from gan_lightning.runtime.compat import clear_hydra_state
-
-    try:
-        with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=overrides)
-    finally:
-        clear_hydra_state()
+    cfg = compose_config(
+        config_dir, command.config_name or config_name, overrides, command.search_path
+    )
     runs_dir = Path(str(cfg.paths.log_dir)) / str(cfg.task_name) / "runs"
     previous = find_previous_run(runs_dir, overrides)
     # Printed, not logged: Hydra has not set up logging yet.
@@ -76,7 +79,7 @@ def resume_argv(argv: list[str], config_dir: str, config_name: str = "config") -
         print(f"resume=auto: no earlier run of this experiment in {runs_dir}; starting a new one.")
         return argv
     print(f"resume=auto: continuing the run in {previous}")
-    return [*argv, f"hydra.run.dir={previous}"]
+    return [*argv, f"hydra.run.dir={hydra_quote(str(previous))}"]
 
 
 def resume_checkpoint(cfg: Any) -> str | None:

@@ -166,6 +166,19 @@ def test_hydra_state_is_cleared():
     assert not GlobalHydra.instance().is_initialized()
 
 
+def test_hydra_argument_parser_reads_config_dirs_and_overrides(capsys):
+    args = compat.hydra_arguments(["--config-dir", "/u", "-cn", "mine", "-m", "a=1", "b=x,y"])
+    assert args.config_dir == "/u" and args.config_name == "mine" and args.multirun
+    assert args.overrides == ["a=1", "b=x,y"] and args.config_path is None
+    assert compat.hydra_arguments(["-cd=/u", "a=1"]).config_dir == "/u"
+    for flag in ("help", "hydra_help", "cfg", "info", "shell_completion", "experimental_rerun"):
+        assert hasattr(args, flag)
+    # Refused (or answered) by the parser: None, with nothing printed and no exit.
+    assert compat.hydra_arguments(["--no-such-flag"]) is None
+    assert compat.hydra_arguments(["--version"]) is None
+    assert capsys.readouterr() == ("", "")
+
+
 def test_foreach_lerp_matches_lerp():
     targets = [torch.zeros(3), torch.ones(2)]
     sources = [torch.ones(3), torch.zeros(2)]

@@ -1,0 +1,287 @@
+"""A config folder of the user's own (``--config-dir DIR`` / ``hydra.searchpath=[file://DIR]``)
+adds experiments and group options next to the built-in ones, and every place that composes a
+config sees it: the one-line config checks, ``resume=auto``, ``train.py``, ``gan-generate``,
+``gan-evaluate``, the DDP relaunch of a multirun job and the Python API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from hydra.conf import ConfigSourceInfo
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import open_dict
+
+from gan_lightning.api import compose
+from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.cli import (
+    CONFIG_DIR,
+    check_composition,
+    forget_hydra_run,
+    null_group_overrides,
+)
+from gan_lightning.runtime.config_search import compose_config, parse_command_line
+from gan_lightning.runtime.distributed import job_command
+from gan_lightning.runtime.resume import resume_argv
+from tests.conftest import REPO
+
+#: The files of the user's folder, as docs/extending.md shows them.
+USER_CONFIGS = {
+    "experiment/mine.yaml": """\
+# @package _global_
+# My experiment: my data option and my nets, on top of the built-in defaults.
+defaults:
+  - override /data: mine
+  - override /model/generator: mine
+  - override /model/discriminator: mine
+task_name: mine
+model:
+  latent_dim: 16
+""",
+    "model/generator/mine.yaml": """\
+# The built-in MLP generator with other sizes.
+defaults:
+  - mlp
+  - _self_
+hidden_sizes: [24]
+batch_norm: false
+""",
+    "model/discriminator/mine.yaml": """\
+_target_: gan_lightning.nets.mlp.MLPDiscriminator
+image_shape: ${data.image_shape}
+hidden_sizes: [20]
+num_classes: ${model.num_classes}
+""",
+    "data/mine.yaml": """\
+# MNIST threes only, in small batches.
+defaults:
+  - mnist
+  - _self_
+digits: [3]
+batch_size: 8
+""",
+    "logger/none.yaml": "# switched off (lets `logger=null` work with this folder too)\n{}\n",
+}
+
+
+def write_user_configs(root: Path) -> Path:
+    folder = root / "my_configs"
+    for name, text in USER_CONFIGS.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+@pytest.fixture
+def user_dir(tmp_path) -> Path:
+    return write_user_configs(tmp_path)
+
+
+def check_mine(cfg) -> None:
+    assert cfg.task_name == "mine" and list(cfg.data.digits) == [3] and cfg.data.batch_size == 8
+    assert cfg.data._target_ == "gan_lightning.data.mnist.MNISTDataModule"  # from the built-in
+    assert list(cfg.model.generator.hidden_sizes) == [24] and not cfg.model.generator.batch_norm
+    assert cfg.model.generator._target_ == "gan_lightning.nets.mlp.MLPGenerator"
+    assert list(cfg.model.discriminator.hidden_sizes) == [20]
+    assert cfg.model.generator.latent_dim == 16 and cfg.model._target_.endswith(".GAN")
+
+
+# --------------------------------------------------------------------------- composing
+def test_user_options_compose_next_to_the_built_in_ones(user_dir, tmp_path):
+    check_mine(compose(["experiment=mine"], config_dir=user_dir, output_dir=tmp_path / "run"))
+    # Group options one by one, and the built-in defaults and experiments, with the folder there.
+    cfg = compose(["model/generator=mine", "data=mine"], config_dir=user_dir)
+    assert list(cfg.model.generator.hidden_sizes) == [24] and list(cfg.data.digits) == [3]
+    assert list(cfg.model.discriminator.hidden_sizes) == [512, 256, 128]  # built-in default
+    builtin = compose(["experiment=seed004_mlp_gan"], config_dir=user_dir, output_dir=tmp_path)
+    assert builtin == compose(["experiment=seed004_mlp_gan"], output_dir=tmp_path)
+    assert compose(["model=dcgan"], config_dir=user_dir).model.generator._target_.endswith(
+        "DCGANGenerator"
+    )
+
+
+def test_searchpath_and_config_dir_find_the_same_options(user_dir):
+    by_dir = parse_command_line(["--config-dir", str(user_dir), "experiment=mine"])
+    by_path = parse_command_line([f"hydra.searchpath=[file://{user_dir}]", "experiment=mine"])
+    assert by_dir.search_path == by_path.search_path == [f"file://{user_dir.resolve()}"]
+    assert by_dir.config_dirs == [user_dir.resolve()]
+    for command in (by_dir, by_path):
+        check_mine(compose_config(CONFIG_DIR, "config", command.overrides, command.search_path))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--config-dir", "{dir}", "experiment=mine"],
+        ["--config-dir={dir}", "experiment=mine"],
+        ["-cd", "{dir}", "model/generator=mine", "data=mine"],
+        ["hydra.searchpath=[file://{dir}]", "experiment=mine"],
+        ["hydra.searchpath=['file://{dir}']", "experiment=mine", "logger=none"],
+    ],
+)
+def test_config_checks_accept_the_users_options(user_dir, args):
+    check_composition("config", [a.format(dir=user_dir) for a in args])
+
+
+def test_config_checks_still_refuse_mistakes_with_a_user_folder(user_dir):
+    with pytest.raises(ConfigError, match="model.generator.hidden_size"):
+        check_composition(
+            "config", ["--config-dir", str(user_dir), "experiment=mine", "model.generator.hidden_size=3"]
+        )
+    with pytest.raises(ConfigError, match=r"experiment/theirs.*Available options.*searched"):
+        check_composition("config", ["--config-dir", str(user_dir), "experiment=theirs"])
+    # Without the folder, the user's option is unknown, and the message says where to add it.
+    with pytest.raises(ConfigError, match=r"experiment/mine.*--config-dir=<dir>"):
+        check_composition("config", ["experiment=mine"])
+    missing = user_dir.parent / "nowhere"
+    with pytest.raises(ConfigError, match=r"--config-dir=.*nowhere is not a folder"):
+        check_composition("config", ["--config-dir", str(missing), "experiment=mine"])
+    with pytest.raises(ConfigError, match=r"file://.*nowhere is not a folder"):
+        check_composition("config", [f"hydra.searchpath=[file://{missing}]"])
+
+
+def test_group_null_also_switches_off_a_users_group(user_dir):
+    (user_dir / "augment").mkdir()
+    (user_dir / "augment" / "none.yaml").write_text("{}\n")
+    args = ["--config-dir", str(user_dir), "augment=null", "logger=null"]
+    assert null_group_overrides(args)[-2:] == ["augment=none", "logger=none"]
+    assert null_group_overrides(["augment=null"]) == ["augment=null"]  # not a group without it
+
+
+def test_other_apps_compose_with_the_users_folder(user_dir):
+    """gan-evaluate's data=<option> and gan-generate's checks see the folder too."""
+    check_composition("evaluate", ["--config-dir", str(user_dir), "ckpt=x.ckpt", "data=mine"])
+    with pytest.raises(ConfigError, match="data/mine"):
+        check_composition("evaluate", ["ckpt=x.ckpt", "data=mine"])
+    check_composition("generate", ["--config-dir", str(user_dir), "ckpt=x.ckpt", "n=4"])
+
+
+# --------------------------------------------------------------------------- resume=auto
+def fake_run(runs: Path, name: str, overrides: list[str]) -> Path:
+    run = runs / name
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    return run
+
+
+def test_resume_auto_finds_a_run_of_the_users_experiment(user_dir, tmp_path):
+    logs = tmp_path / "logs"
+    same = ["experiment=mine", f"paths.log_dir={logs}"]
+    fake_run(logs / "mine" / "runs", "2026-01-01_00-00-00", [*same, "seed=1"])
+    wanted = fake_run(logs / "mine" / "runs", "2026-01-01_00-00-01", same)
+    for folder in (["--config-dir", str(user_dir)], [f"hydra.searchpath=[file://{user_dir}]"]):
+        argv = [*folder, *same, "resume=auto"]
+        out = resume_argv(argv, CONFIG_DIR)
+        assert out[: len(argv)] == argv and out[-1] == f"hydra.run.dir='{wanted}'"
+    # Not a multirun, and the folder's path is never read as an override.
+    with pytest.raises(ConfigError, match="multirun"):
+        resume_argv(["-m", "--config-dir", str(user_dir), *same, "resume=auto"], CONFIG_DIR)
+
+
+# --------------------------------------------------------------------------- DDP relaunch
+def test_ddp_relaunch_of_a_multirun_job_keeps_the_users_folder(user_dir, tmp_path):
+    """Ranks > 0 of a multirun job restart train.py with --config-dir and compose the job."""
+    cfg = compose_config(
+        CONFIG_DIR,
+        "config",
+        ["experiment=mine", "seed=2"],
+        [f"file://{user_dir}"],
+        return_hydra_config=True,
+    )
+    with open_dict(cfg):
+        cfg.hydra.mode = RunMode.MULTIRUN
+        cfg.hydra.runtime.output_dir = str(tmp_path / "job")
+        cfg.hydra.runtime.cwd = str(tmp_path)
+        cfg.hydra.overrides.task = ["experiment=mine", "seed=2"]
+        cfg.hydra.overrides.hydra = ["hydra.mode=MULTIRUN"]
+        # What Hydra records for `--config-dir <user_dir>` (compose cannot say "command-line").
+        cfg.hydra.runtime.config_sources.append(
+            ConfigSourceInfo(path=str(user_dir), schema="file", provider="command-line")
+        )
+    HydraConfig.instance().set_config(cfg)
+    try:
+        command, _ = job_command(1)
+    finally:
+        forget_hydra_run()
+    assert f"--config-dir={user_dir}" in command
+    check_composition("config", command[2:])  # the rank's command composes the same job
+    rank_args = parse_command_line(command[2:])
+    check_mine(
+        compose_config(
+            CONFIG_DIR,
+            "config",
+            [o for o in rank_args.overrides if not o.startswith("hydra.")],
+            rank_args.search_path,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- end to end
+def train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
+    return result
+
+
+@pytest.mark.slow
+def test_train_resume_generate_with_a_user_folder(user_dir, tmp_path, mnist_dir):
+    """``train.py --config-dir <dir> experiment=mine`` trains a few batches; ``resume=auto``
+    with the same folder continues that run; ``gan-generate`` with the folder samples it."""
+    from gan_lightning.generate import main as generate
+
+    base = [
+        "--config-dir",
+        str(user_dir),
+        "experiment=mine",
+        f"paths.data_dir={mnist_dir}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        "trainer.max_epochs=1",
+        "trainer.limit_val_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "logger=null",
+        "metrics=none",
+        "num_threads=1",
+        "callbacks.interpolation=null",
+        "callbacks.sample_gif=null",
+        "callbacks.curves=null",
+    ]
+    train([*base, "trainer.max_steps=3"], cwd=tmp_path)
+    runs = list((tmp_path / "logs" / "mine" / "runs").iterdir())
+    assert len(runs) == 1
+    last = runs[0] / "checkpoints" / "last.ckpt"
+    first = torch.load(last, weights_only=True)
+    assert first["gan_lightning"]["batches_seen"] == 3
+    assert first["gan_lightning"]["config"]["data"]["digits"] == [3]
+    assert first["gan_lightning"]["config"]["model"]["generator"]["hidden_sizes"] == [24]
+
+    # The same experiment again with resume=auto: found through the same folder, continued in
+    # its own directory (its budget is spent, so nothing is trained twice).
+    resumed = train([*base, "trainer.max_steps=3", "resume=auto"], cwd=tmp_path)
+    log = resumed.stdout + resumed.stderr
+    assert f"resume=auto: continuing the run in {runs[0]}" in log
+    assert f"Resuming from {last}: batch 3" in log
+    assert list((tmp_path / "logs" / "mine" / "runs").iterdir()) == runs
+
+    out = tmp_path / "grid.png"
+    assert generate(["--config-dir", str(user_dir), f"ckpt={last}", f"out={out}", "n=4"]) == 0
+    assert out.is_file()
