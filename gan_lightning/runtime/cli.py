@@ -186,7 +186,12 @@ def composition_message(err: BaseException, command: CommandLine) -> str:
     """One line from Hydra's multi-line composition error: its first line and the list of
     available options, and where to put options of one's own if none of them is it."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    hint = next((line for line in lines if line.startswith(("To append", "Available"))), "")
+    at = next((i for i, line in enumerate(lines) if line.startswith(("To append", "Available"))), 0)
+    hint = lines[at] if at else ""
+    if hint.startswith("Available"):  # the options follow, one a line, then the search path
+        options = lines[at + 1 :]
+        options = options[: next((i for i, o in enumerate(options) if o.endswith(":")), None)]
+        hint += " " + ", ".join(options)
     message = " ".join([lines[0] if lines else type(err).__name__, hint]).strip()
     if lines and lines[0].startswith("In ") and "Could not find" in lines[0]:
         if command.search_path:
