@@ -133,7 +133,8 @@ def test_config_checks_accept_the_users_options(user_dir, args):
 def test_config_checks_still_refuse_mistakes_with_a_user_folder(user_dir):
     with pytest.raises(ConfigError, match="model.generator.hidden_size"):
         check_composition(
-            "config", ["--config-dir", str(user_dir), "experiment=mine", "model.generator.hidden_size=3"]
+            "config",
+            ["--config-dir", str(user_dir), "experiment=mine", "model.generator.hidden_size=3"],
         )
     with pytest.raises(ConfigError, match=r"experiment/theirs.*Available options.*searched"):
         check_composition("config", ["--config-dir", str(user_dir), "experiment=theirs"])

@@ -37,8 +37,8 @@ from typing import Any
 import torch
 
 from gan_lightning.runtime.cli import CONFIG_DIR
-from gan_lightning.runtime.config_search import hydra_quote, override_key
 from gan_lightning.runtime.compat import ddp_child_command, ddp_child_processes
+from gan_lightning.runtime.config_search import hydra_quote, override_key
 
 log = logging.getLogger(__name__)
 

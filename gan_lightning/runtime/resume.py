@@ -29,7 +29,11 @@ RESUME_MODES = ("auto",)
 
 def _comparable(overrides: list[str]) -> set[str]:
     """Overrides that define the experiment: ``resume`` and Hydra's own settings aside."""
-    return {o for o in overrides if override_key(o) != "resume" and not override_key(o).startswith("hydra.")}
+    return {
+        o
+        for o in overrides
+        if override_key(o) != "resume" and not override_key(o).startswith("hydra.")
+    }
 
 
 def find_previous_run(runs_dir: Path, overrides: list[str]) -> Path | None:
