@@ -66,7 +66,16 @@ defaults:
 digits: [3]
 batch_size: 8
 """,
-    "logger/none.yaml": "# switched off (lets `logger=null` work with this folder too)\n{}\n",
+    "experiment/mine_sweep.yaml": """\
+# @package _global_
+# My experiment at two generator widths: gan-train -m --config-dir <dir> experiment=mine_sweep
+defaults:
+  - mine
+hydra:
+  sweeper:
+    params:
+      model.generator.hidden_sizes: "[16],[32]"
+""",
 }
 
 
@@ -227,6 +236,24 @@ def test_ddp_relaunch_of_a_multirun_job_keeps_the_users_folder(user_dir, tmp_pat
 
 
 # --------------------------------------------------------------------------- end to end
+#: A 3-batch CPU run, quiet, without the extra pictures.
+SHORT = [
+    "trainer.max_steps=3",
+    "trainer.max_epochs=1",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "logger=null",
+    "metrics=none",
+    "num_threads=1",
+    "callbacks.interpolation=null",
+    "callbacks.sample_gif=null",
+    "callbacks.curves=null",
+]
+
+
 def train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
@@ -253,20 +280,9 @@ def test_train_resume_generate_with_a_user_folder(user_dir, tmp_path, mnist_dir)
         "experiment=mine",
         f"paths.data_dir={mnist_dir}",
         f"paths.log_dir={tmp_path / 'logs'}",
-        "trainer.max_epochs=1",
-        "trainer.limit_val_batches=1",
-        "trainer.num_sanity_val_steps=0",
-        "trainer.accelerator=cpu",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "logger=null",
-        "metrics=none",
-        "num_threads=1",
-        "callbacks.interpolation=null",
-        "callbacks.sample_gif=null",
-        "callbacks.curves=null",
+        *SHORT,
     ]
-    train([*base, "trainer.max_steps=3"], cwd=tmp_path)
+    train(base, cwd=tmp_path)
     runs = list((tmp_path / "logs" / "mine" / "runs").iterdir())
     assert len(runs) == 1
     last = runs[0] / "checkpoints" / "last.ckpt"
@@ -277,7 +293,7 @@ def test_train_resume_generate_with_a_user_folder(user_dir, tmp_path, mnist_dir)
 
     # The same experiment again with resume=auto: found through the same folder, continued in
     # its own directory (its budget is spent, so nothing is trained twice).
-    resumed = train([*base, "trainer.max_steps=3", "resume=auto"], cwd=tmp_path)
+    resumed = train([*base, "resume=auto"], cwd=tmp_path)
     log = resumed.stdout + resumed.stderr
     assert f"resume=auto: continuing the run in {runs[0]}" in log
     assert f"Resuming from {last}: batch 3" in log
@@ -286,3 +302,29 @@ def test_train_resume_generate_with_a_user_folder(user_dir, tmp_path, mnist_dir)
     out = tmp_path / "grid.png"
     assert generate(["--config-dir", str(user_dir), f"ckpt={last}", f"out={out}", "n=4"]) == 0
     assert out.is_file()
+
+
+@pytest.mark.slow
+def test_a_sweep_of_the_users_experiment_ends_with_its_report(user_dir, tmp_path, mnist_dir):
+    """``train.py -m --config-dir <dir> experiment=mine_sweep``: two jobs and the sweep report;
+    ``gan-report <sweep dir>`` rebuilds it."""
+    from gan_lightning.report import main as report
+
+    train(
+        [
+            "-m",
+            "--config-dir",
+            str(user_dir),
+            "experiment=mine_sweep",
+            f"paths.data_dir={mnist_dir}",
+            f"paths.log_dir={tmp_path / 'logs'}",
+            *SHORT,
+        ],
+        cwd=tmp_path,
+    )
+    (sweep,) = (tmp_path / "logs" / "mine" / "multiruns").iterdir()
+    table = (sweep / "summary.md").read_text()
+    assert "| 0 | [16] | 3 |" in table and "| 1 | [32] | 3 |" in table
+    (sweep / "summary.md").unlink()
+    assert report([str(sweep)]) == 0
+    assert (sweep / "summary.md").read_text() == table
