@@ -29,7 +29,7 @@ from gan_lightning.runtime.cli import (
 from gan_lightning.runtime.config_search import compose_config, parse_command_line
 from gan_lightning.runtime.distributed import job_command
 from gan_lightning.runtime.resume import resume_argv
-from tests.conftest import REPO
+from tests.conftest import REPO, SMOKE
 
 #: The files of the user's folder, as docs/extending.md shows them.
 USER_CONFIGS = {
@@ -238,15 +238,7 @@ def test_ddp_relaunch_of_a_multirun_job_keeps_the_users_folder(user_dir, tmp_pat
 # --------------------------------------------------------------------------- end to end
 #: A 3-batch CPU run, quiet, without the extra pictures.
 SHORT = [
-    "trainer.max_steps=3",
-    "trainer.max_epochs=1",
-    "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=0",
-    "trainer.accelerator=cpu",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "logger=null",
-    "metrics=none",
+    *SMOKE,
     "num_threads=1",
     "callbacks.interpolation=null",
     "callbacks.sample_gif=null",
