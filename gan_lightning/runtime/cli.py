@@ -8,6 +8,8 @@ so they share:
 * ``key=value`` arguments checked against the config (a typo is an error, not ignored);
 * ``--help`` (usage, config groups and the composed config) and ``--cfg job``;
 * ``group=null`` to switch a config group off (Hydra 1.3 itself rejects it);
+* config folders of the user's own (``--config-dir DIR``, ``hydra.searchpath=[file://DIR]``):
+  the checks below compose with them too (:mod:`gan_lightning.runtime.config_search`);
 * errors a user can fix (:class:`~gan_lightning.errors.ConfigError`,
   :class:`~gan_lightning.errors.DataSourceError`) as one ``Error: ...`` line and exit code 2,
   never a traceback.
