@@ -44,6 +44,7 @@ def test_import_is_cheap_and_the_api_is_lazy():
         gan_lightning.nothing  # noqa: B018
 
 
+@pytest.mark.slow  # real MNIST (a few seconds)
 def test_objects_fit_with_a_plain_trainer(mnist_dir, one_thread):
     """Path 1: nets, a GAN and a DataModule built in Python, a plain pl.Trainer."""
     from gan_lightning import GAN, MLPDiscriminator, MLPGenerator, MNISTDataModule
@@ -75,6 +76,7 @@ def test_objects_fit_with_a_plain_trainer(mnist_dir, one_thread):
     assert images.shape == (4, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
 
 
+@pytest.mark.slow  # real MNIST (a few seconds)
 def test_compose_run_load_and_sample(mnist_dir, tmp_path, one_thread):
     """Path 2 and 3: compose with overrides, run, load the checkpoint, sample a grid."""
     from gan_lightning import build, compose, load_module, run, sample_grid
