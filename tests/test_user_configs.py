@@ -5,6 +5,7 @@ config sees it: the one-line config checks, ``resume=auto``, ``train.py``, ``gan
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from gan_lightning.runtime.config_search import compose_config, parse_command_li
 from gan_lightning.runtime.distributed import job_command
 from gan_lightning.runtime.resume import resume_argv
 from tests.conftest import REPO, SMOKE
+from tests.metrics.helpers import metrics_overrides, random_classifier_file
 
 #: The files of the user's folder, as docs/extending.md shows them.
 USER_CONFIGS = {
@@ -264,6 +266,7 @@ def train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_train_resume_generate_with_a_user_folder(user_dir, tmp_path, mnist_dir):
     """``train.py --config-dir <dir> experiment=mine`` trains a few batches; ``resume=auto``
     with the same folder continues that run; ``gan-generate`` with the folder samples it."""
+    from gan_lightning.evaluate import main as evaluate
     from gan_lightning.generate import main as generate
 
     base = [
@@ -294,6 +297,16 @@ def test_train_resume_generate_with_a_user_folder(user_dir, tmp_path, mnist_dir)
     out = tmp_path / "grid.png"
     assert generate(["--config-dir", str(user_dir), f"ckpt={last}", f"out={out}", "n=4"]) == 0
     assert out.is_file()
+
+    # gan-evaluate scores it against a data option of the folder (an untrained classifier).
+    classifier = random_classifier_file(tmp_path / "classifier.pt")
+    scores = tmp_path / "scores.json"
+    args = [f"ckpt={last}", "data=mine", f"data_dir={mnist_dir}", f"output={scores}"]
+    args += metrics_overrides(classifier, num_samples=100)
+    assert evaluate(args) == 2  # data=mine is not an option without the folder
+    assert evaluate(["--config-dir", str(user_dir), *args]) == 0
+    [row] = json.loads(scores.read_text())["results"]
+    assert row["checkpoint"] == "last.ckpt" and row["fid_digits"] > 0
 
 
 @pytest.mark.slow
