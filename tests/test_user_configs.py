@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,52 +34,29 @@ from gan_lightning.runtime.resume import resume_argv
 from tests.conftest import REPO, SMOKE
 from tests.metrics.helpers import metrics_overrides, random_classifier_file
 
-#: The files of the user's folder, as docs/extending.md shows them.
-USER_CONFIGS = {
-    "experiment/mine.yaml": """\
-# @package _global_
-# My experiment: my data option and my nets, on top of the built-in defaults.
-defaults:
-  - override /data: mine
-  - override /model/generator: mine
-  - override /model/discriminator: mine
-task_name: mine
-model:
-  latent_dim: 16
-""",
-    "model/generator/mine.yaml": """\
-# The built-in MLP generator with other sizes.
-defaults:
-  - mlp
-  - _self_
-hidden_sizes: [24]
-batch_norm: false
-""",
-    "model/discriminator/mine.yaml": """\
-_target_: gan_lightning.nets.mlp.MLPDiscriminator
-image_shape: ${data.image_shape}
-hidden_sizes: [20]
-num_classes: ${model.num_classes}
-""",
-    "data/mine.yaml": """\
-# MNIST threes only, in small batches.
-defaults:
-  - mnist
-  - _self_
-digits: [3]
-batch_size: 8
-""",
-    "experiment/mine_sweep.yaml": """\
-# @package _global_
-# My experiment at two generator widths: gan-train -m --config-dir <dir> experiment=mine_sweep
-defaults:
-  - mine
-hydra:
-  sweeper:
-    params:
-      model.generator.hidden_sizes: "[16],[32]"
-""",
-}
+#: The page whose config folder these tests build and run.
+EXTENDING = REPO / "docs" / "extending.md"
+
+
+def documented_configs() -> dict[str, str]:
+    """The files of the user's folder exactly as docs/extending.md shows them: its ```yaml
+    blocks that open with ``# my_configs/<path>`` (after an experiment's package line)."""
+    pattern = r"```yaml\n((?:# @package _global_\n)?# my_configs/([\w/]+\.yaml).*?)```"
+    blocks = re.findall(pattern, EXTENDING.read_text(), re.S)
+    return {path: text for text, path in blocks}
+
+
+USER_CONFIGS = documented_configs()
+
+
+def test_the_page_shows_every_file_of_the_folder():
+    assert {
+        "experiment/mine.yaml",
+        "experiment/mine_sweep.yaml",
+        "model/generator/mine.yaml",
+        "model/discriminator/mine.yaml",
+        "data/mine.yaml",
+    } <= set(USER_CONFIGS)
 
 
 def write_user_configs(root: Path) -> Path:
