@@ -31,7 +31,7 @@ from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_KEY
 from gan_lightning.runtime.checkpoints import load_module, read_checkpoint, use_ema
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
-from gan_lightning.runtime.config_checks import app_args
+from gan_lightning.runtime.config_checks import app_args, check_node
 from gan_lightning.runtime.safe_config import instantiate_trusted
 
 log = logging.getLogger(__name__)
@@ -251,6 +251,9 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
     """Score the checkpoint(s) (or the real baseline) of a composed ``conf/evaluate.yaml``;
     ``overrides`` are the user's command-line overrides. Returns the result rows."""
     args = check_args(cfg)
+    for key in OVERRIDABLE:  # the package's nodes with the user's overrides, as training checks
+        if cfg.get(key) is not None:
+            check_node(cfg[key], key)
     device = resolve_device(args.device)
     if args.baseline is not None:
         config = baseline_config(cfg, args.data_dir)

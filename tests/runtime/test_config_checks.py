@@ -71,3 +71,31 @@ def test_training_top_level_keys_use_the_same_rule():
         check_config(OmegaConf.create({"resume": "sometimes"}))
     with pytest.raises(ConfigError, match="num_threads=0 must be >= 1"):
         check_config(OmegaConf.create({"num_threads": 0}))
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "needle"),
+    [
+        ("train", ["data.batch_size=abc"], "data.batch_size='abc' must be an integer"),
+        ("generate", ["ckpt=x.ckpt", "n=many"], "n='many' must be an integer"),
+        ("evaluate", ["baseline=train", "metrics.num_samples=abc"], "metrics.num_samples='abc'"),
+        ("evaluate", ["ckpt=x.ckpt", "ema=maybe"], "ema='maybe' must be true or false or null"),
+        ("train_classifier", ["epochs=two"], "epochs='two' must be an integer"),
+    ],
+)
+def test_every_app_stops_a_wrong_value_with_one_line_before_any_work(
+    app, args, needle, tmp_path, capsys
+):
+    from gan_lightning import evaluate, generate, train
+    from gan_lightning.metrics import train_classifier
+
+    main = {
+        "train": train.main,
+        "generate": generate.main,
+        "evaluate": evaluate.main,
+        "train_classifier": train_classifier.main,
+    }[app]
+    extra = [f"hydra.run.dir={tmp_path}", "logger=none"] if app == "train" else []
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Error: ") and needle in err and len(err.splitlines()) == 1, err
