@@ -1,5 +1,5 @@
 """The sample-quality ablation: each technique added in turn, at the same batch budget, scored
-the same way, several seeds. Writes the table of README/BENCHMARKS.md.
+the same way, several seeds. Writes the tables of BENCHMARKS.md.
 
     python -m benchmarks.quality                       # the full table (hours on 2 CPU cores)
     python -m benchmarks.quality --rows dcgan --seeds 1 2 --jobs 2
@@ -10,7 +10,7 @@ the same way, several seeds. Writes the table of README/BENCHMARKS.md.
 Every row is ``python train.py <overrides> trainer.max_steps=<budget> seed=<s>`` (no scoring
 during training), then ``gan-evaluate ckpt=<last.ckpt> metrics.num_samples=10000
 metrics.split=test``: 10k samples against the 10k MNIST test images, the project's digit
-classifier as feature extractor. Rows build on the previous one, as the issue's chain reads:
+classifier as feature extractor. The rows are cumulative, each keeping every technique above it:
 baseline -> + EMA -> + hinge & spectral norm -> + TTUR -> + R1 -> + DiffAugment -> conditional.
 Training wall time is measured per run (``--jobs 2`` runs two at a time with one thread each:
 compare times only within one invocation). The ``precision`` table trains each model in fp32

@@ -31,6 +31,7 @@ from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_KEY
 from gan_lightning.runtime.checkpoints import load_module, read_checkpoint, use_ema
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
+from gan_lightning.runtime.config_checks import app_args, check_node
 from gan_lightning.runtime.safe_config import instantiate_trusted
 
 log = logging.getLogger(__name__)
@@ -50,18 +51,13 @@ class EvaluateArgs:
     device: str = "auto"
     output: str | None = None
     data_dir: str | None = None
+    seed: int | None = None
     ema: bool | None = None
 
 
 def check_args(cfg: DictConfig) -> EvaluateArgs:
     """The top-level keys, checked: exactly one of ``ckpt`` and ``baseline``."""
-    args = EvaluateArgs(**{k: cfg.get(k) for k in EvaluateArgs.__dataclass_fields__})
-    for key in ("ckpt", "baseline", "output", "data_dir", "device"):
-        value = getattr(args, key)
-        if value is not None and not isinstance(value, str):
-            setattr(args, key, str(value))
-    if args.ema is not None and not isinstance(args.ema, bool):
-        raise ConfigError(f"ema={args.ema!r} must be true, false or null.")
+    args = app_args(cfg, EvaluateArgs, "gan-evaluate")
     if (args.ckpt is None) == (args.baseline is None):
         raise ConfigError(
             "pass exactly one of ckpt=<path> or baseline=train (see gan-evaluate --help)."
@@ -255,6 +251,9 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
     """Score the checkpoint(s) (or the real baseline) of a composed ``conf/evaluate.yaml``;
     ``overrides`` are the user's command-line overrides. Returns the result rows."""
     args = check_args(cfg)
+    for key in OVERRIDABLE:  # the package's nodes with the user's overrides, as training checks
+        if cfg.get(key) is not None:
+            check_node(cfg[key], key)
     device = resolve_device(args.device)
     if args.baseline is not None:
         config = baseline_config(cfg, args.data_dir)

@@ -13,59 +13,49 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig
 from torchvision.utils import make_grid, save_image
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.runtime.checkpoints import load_module, use_ema
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
+from gan_lightning.runtime.config_checks import app_args
 from gan_lightning.utils.latents import check_method, default_methods, interpolate, truncate_
 from gan_lightning.utils.pixels import to_unit
 
 log = logging.getLogger(__name__)
-
-FORMATS = ("grid", "folder")
 
 
 @dataclass
 class GenerateConfig:
     """The types of ``conf/generate.yaml``'s keys (the values and their meaning live there)."""
 
-    ckpt: str | None = MISSING
-    n: int = MISSING
-    out: str | None = MISSING
-    format: str = MISSING
-    nrow: int | None = MISSING
-    padding: int = MISSING
-    seed: int | None = MISSING
-    truncation: float | None = MISSING
-    interpolate: bool = MISSING
-    pairs: int = MISSING
-    steps: int = MISSING
-    method: str = MISSING
-    batch_size: int = MISSING
-    device: str = MISSING
-    label: int | None = MISSING
-    ema: bool | None = MISSING
+    ckpt: str | None
+    n: int
+    out: str | None
+    format: Literal["grid", "folder"]
+    nrow: int | None
+    padding: int
+    seed: int | None
+    truncation: float | None
+    interpolate: bool
+    pairs: int
+    steps: int
+    method: str
+    batch_size: int
+    device: str
+    label: int | None
+    ema: bool | None
 
 
 def check_config(cfg: DictConfig) -> GenerateConfig:
     """The composed config, type-checked and range-checked, as a :class:`GenerateConfig`."""
-    values = {k: v for k, v in cfg.items() if k != "hydra"}
-    try:
-        checked: GenerateConfig = OmegaConf.to_object(
-            OmegaConf.merge(OmegaConf.structured(GenerateConfig), values)
-        )
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"{str(err).splitlines()[0]} (see gan-generate --help)") from err
+    checked = app_args(cfg, GenerateConfig, "gan-generate")
     if not checked.ckpt:
         raise ConfigError("ckpt=<path to a .ckpt> is required (see gan-generate --help).")
-    if checked.format not in FORMATS:
-        raise ConfigError(f"format={checked.format!r} is not known; choose one of {list(FORMATS)}.")
     if checked.n < 1 or checked.batch_size < 1 or checked.pairs < 1 or checked.padding < 0:
         raise ConfigError("n, batch_size and pairs must be >= 1 and padding >= 0.")
     if checked.nrow is not None and checked.nrow < 1:

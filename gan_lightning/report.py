@@ -41,6 +41,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.runtime.cli import hydra_cli, hydra_quote
+from gan_lightning.runtime.config_checks import app_args
 
 log = logging.getLogger(__name__)
 
@@ -364,14 +365,22 @@ def positional_sweep_dir(args: list[str]) -> list[str]:
     return args
 
 
+@dataclass
+class ReportArgs:
+    """``conf/report.yaml``'s keys."""
+
+    sweep_dir: str | None
+
+
 @hydra_cli("report", prepare_argv=positional_sweep_dir)
 def main(cfg: DictConfig) -> None:
     """``gan-report <sweep dir>`` / ``gan-report sweep_dir=<dir>``: rebuild a sweep's report."""
-    if not cfg.sweep_dir:
+    args = app_args(cfg, ReportArgs, "gan-report")
+    if not args.sweep_dir:
         raise ConfigError(
             "sweep_dir=null: pass a multirun directory, e.g. gan-report logs/train/multiruns/<date>."
         )
-    sweep_dir = Path(str(cfg.sweep_dir))
+    sweep_dir = Path(args.sweep_dir)
     if not sweep_dir.is_dir():
         raise ConfigError(
             f"sweep_dir={sweep_dir} is not a directory; pass a multirun directory, e.g. "

@@ -12,6 +12,7 @@ Keys: ``conf/train_classifier.yaml`` (``--help`` prints them).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
@@ -22,18 +23,28 @@ from gan_lightning.metrics.classifier import (
     load_classifier,
 )
 from gan_lightning.runtime.cli import hydra_cli
+from gan_lightning.runtime.config_checks import app_args
+
+
+@dataclass
+class ClassifierArgs:
+    """``conf/train_classifier.yaml``'s keys."""
+
+    data_dir: str
+    output: str | None
+    epochs: int
+    seed: int
+    force: bool
 
 
 @hydra_cli("train_classifier")
 def main(cfg: DictConfig) -> None:
     """Train unless cached (or ``force=true``), then print the file and its test accuracy."""
-    for key in ("epochs", "seed"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
-            raise ConfigError(f"{key}={cfg[key]!r} must be an integer.")
-    if not isinstance(cfg.force, bool):
-        raise ConfigError(f"force={cfg.force!r} must be true or false.")
-    path = cfg.output or default_classifier_path(cfg.data_dir)
-    ensure_classifier(path, cfg.data_dir, force=cfg.force, epochs=cfg.epochs, seed=cfg.seed)
+    args = app_args(cfg, ClassifierArgs, "python -m gan_lightning.metrics.train_classifier")
+    if args.epochs < 1:
+        raise ConfigError(f"epochs={args.epochs} must be >= 1.")
+    path = args.output or default_classifier_path(args.data_dir)
+    ensure_classifier(path, args.data_dir, force=args.force, epochs=args.epochs, seed=args.seed)
     _, info = load_classifier(path)
     accuracy = info.get("test_accuracy")
     print(f"{path}: MNIST test accuracy {accuracy:.4f}" if accuracy is not None else str(path))

@@ -374,12 +374,8 @@ class GAN(GenerativeModule):
         opt_g, opt_d = self.optimizers()
         n = real.shape[0]
         fake_labels = self.sample_labels(n)
-        # One G forward per batch, shared by the D and G steps. On batches where only D is
-        # updated (d_steps > 1) nothing flows back into G, so no graph is built. G stays in
-        # train mode either way: its BatchNorm layers normalise with this batch's statistics
-        # and update their running averages exactly as on a G-step batch. That is wanted: the
-        # running averages (used only in eval mode, for samples and scores) then follow the
-        # generator's current output on every batch, not on every k-th one.
+        # One G forward per batch, shared by the D and G steps; no graph on D-only batches.
+        # G's BatchNorm updates its running averages on every batch (docs/models.md).
         with torch.set_grad_enabled(update_g):
             fake = self(self.sample_latent(n), fake_labels)  # (N, *image_shape)
         logs: dict[str, torch.Tensor] = {}

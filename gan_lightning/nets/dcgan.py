@@ -106,6 +106,17 @@ def up_stack(
     A 1x1 -> s0 x s0 transposed convolution (the "project and reshape" of DCGAN), then one
     stride-2 transposed convolution per entry of ``widths``; BatchNorm + activation after every
     layer but the last. Bias is dropped where BatchNorm follows (it would be cancelled).
+
+    Shapes of ``model=dcgan`` (z of 100, ``base_width=64``; ``widths`` = [128, 64] on MNIST,
+    [512, 256, 128, 64] at 64x64x3)::
+
+        MNIST 28x28x1            64x64x3
+        (N, 100, 1, 1)           (N, 100, 1, 1)      Unflatten
+        (N, 128, 7, 7)           (N, 512, 4, 4)      ConvTranspose2d(k=s0, s=1)
+        (N, 64, 14, 14)          (N, 256, 8, 8)      one per later width, ConvTranspose2d(4, 2, 1)
+                                 (N, 128, 16, 16)
+                                 (N, 64, 32, 32)
+        (N, 1, 28, 28)           (N, 3, 64, 64)      the last ConvTranspose2d(4, 2, 1)
     """
 
     def norm_act(channels: int) -> list[nn.Module]:
@@ -117,7 +128,7 @@ def up_stack(
         nn.ConvTranspose2d(in_features, widths[0], s0, 1, 0, bias=not batch_norm),
         *norm_act(widths[0]),  # (N, widths[0], s0, s0)
     ]
-    for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+    for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):  # side s -> 2s
         modules += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not batch_norm), *norm_act(c_out)]
         # (N, c_out, 2s, 2s)
     modules.append(nn.ConvTranspose2d(widths[-1], out_channels, 4, 2, 1))  # (N, C, H, W)
@@ -132,7 +143,17 @@ def down_stack(
     dropout: float,
 ) -> nn.Sequential:
     """(N, C, H, W) -> (N, widths[0], s0, s0): one stride-2 convolution per entry of ``widths``,
-    largest resolution first. No BatchNorm on the first layer (it sees raw pixels; DCGAN)."""
+    largest resolution first. No BatchNorm on the first layer (it sees raw pixels; DCGAN).
+
+    Shapes of ``model=dcgan`` (``base_width=64``)::
+
+        MNIST 28x28x1            64x64x3
+        (N, 1, 28, 28)           (N, 3, 64, 64)      input
+        (N, 64, 14, 14)          (N, 64, 32, 32)     one Conv2d(4, 2, 1) per width
+        (N, 128, 7, 7)           (N, 128, 16, 16)
+                                 (N, 256, 8, 8)
+                                 (N, 512, 4, 4)      = (N, widths[0], s0, s0)
+    """
     modules: list[nn.Module] = []
     c_in = in_channels
     for index, c_out in enumerate(reversed(list(widths))):

@@ -52,6 +52,7 @@ class MLPGenerator(nn.Module):
         self.image_shape = tuple(int(s) for s in image_shape)
         self.output_activation_name = output_activation
         self.label_input = LabelInput(self.num_classes, self.config_key)
+        # Seed 000 on MNIST: (N, 100) -> (N, 128) -> (N, 256) -> (N, 512), one Linear per size
         self.hidden, width = layers.mlp_stack(
             self.latent_dim + self.label_input.extra_features,
             hidden_sizes,
@@ -60,7 +61,7 @@ class MLPGenerator(nn.Module):
             batch_norm,
             dropout,
         )
-        self.out = nn.Linear(width, math.prod(self.image_shape))
+        self.out = nn.Linear(width, math.prod(self.image_shape))  # (N, 784)
         self.out_act = layers.output_activation(output_activation)
         if spectral_norm:
             layers.apply_spectral_norm(self)
@@ -93,6 +94,7 @@ class MLPDiscriminator(nn.Module):
         self.conditioning = check_conditioning(num_classes, conditioning, self.config_key)
         self.num_classes = int(num_classes)
         self.image_shape = tuple(int(s) for s in image_shape)
+        # Seed 000 on MNIST: (N, 784) -> (N, 512) -> (N, 256) -> (N, 128), one Linear per size
         self.hidden, width = layers.mlp_stack(
             math.prod(self.image_shape),
             hidden_sizes,
@@ -101,7 +103,7 @@ class MLPDiscriminator(nn.Module):
             batch_norm,
             dropout,
         )
-        self.out = nn.Linear(width, 1)
+        self.out = nn.Linear(width, 1)  # (N, 1)
         self.heads = DiscriminatorHeads(width, self.num_classes, self.conditioning)
         if spectral_norm:
             layers.apply_spectral_norm(self)

@@ -75,6 +75,7 @@ class MLPEncoder(GaussianEncoder):
         layers.check_mlp_options(hidden_sizes, dropout, self.config_key)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim = int(latent_dim)
+        # Seed 002 on MNIST: (N, 784) -> (N, 512) -> (N, 256), one Linear per size
         hidden, width = layers.mlp_stack(
             math.prod(self.image_shape),
             hidden_sizes,
@@ -105,9 +106,11 @@ class ConvEncoder(GaussianEncoder):
         self.latent_dim = int(latent_dim)
         s0, k = conv_levels(self.image_shape, self.config_key)
         widths = level_widths(base_width, k)
+        # 64x64x3, base_width 32: (N, 3, 64, 64) -> (N, 32, 32, 32) -> (N, 64, 16, 16)
+        # -> (N, 128, 8, 8) -> (N, 256, 4, 4), one Conv2d(4, 2, 1) per width
         self.features = nn.Sequential(
             down_stack(self.image_shape[0], widths, bool(batch_norm), negative_slope, 0.0),
-            nn.Flatten(1),  # (N, widths[0] * s0 * s0)
+            nn.Flatten(1),  # (N, widths[0] * s0 * s0): (N, 4096) at 64x64
         )
         self._build_heads(widths[0] * s0 * s0)
         apply_init(self, init, self.config_key)

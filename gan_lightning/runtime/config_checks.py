@@ -8,17 +8,22 @@ passed to* (every ``_target_`` node, the Trainer included): one rule for every c
 and future, instead of a check per key. Then the combinations no single class can see (a
 strategy for several devices, more devices than exist). Every failure is a one-line
 :class:`ConfigError` naming the key, the value and what it must be.
+
+The same rule serves every app: an app's own top-level keys (``ckpt``, ``n``, ``seed``, ...)
+are the fields of a dataclass, checked by :func:`app_args` against its type hints exactly as a
+``_target_`` node is checked against its class's signature (training's are :class:`RunArgs`).
 """
 
 from __future__ import annotations
 
 import collections.abc
+import dataclasses
 import inspect
 import os
 import types
 import typing
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from hydra.utils import get_object
@@ -27,19 +32,25 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from gan_lightning.errors import ConfigError
 from gan_lightning.runtime.precision import resolve_precision
 
-#: Top-level keys of conf/config.yaml and what they must be.
-TOP_LEVEL: dict[str, Any] = {
-    "task_name": str,
-    "seed": int | None,
-    "resume": typing.Literal["auto"] | None,
-    "ckpt_path": str | None,
-    "optimized_metric": str | None,
-    "num_threads": int | None,
-    "matmul_precision": typing.Literal["highest", "high", "medium"] | None,
-}
+
+@dataclasses.dataclass
+class RunArgs:
+    """The top-level keys of ``conf/config.yaml`` (training) and what they must be."""
+
+    task_name: str
+    seed: int | None
+    resume: typing.Literal["auto"] | None
+    ckpt_path: str | None
+    optimized_metric: str | None
+    num_threads: int | None
+    matmul_precision: typing.Literal["highest", "high", "medium"] | None
+
+
 #: Config groups whose nodes are built from ``_target_`` (lists of targets for the rest).
 TARGET_NODES = ("data", "model", "metrics", "trainer")
 TARGET_GROUPS = ("callbacks", "logger")
+
+Args = TypeVar("Args")
 
 
 # --------------------------------------------------------------------------- type hints
@@ -168,6 +179,46 @@ def check_node(node: Any, key: str) -> None:
             )
 
 
+# --------------------------------------------------------------------------- an app's keys
+def check_values(cfg: Any, schema: type, app: str) -> None:
+    """Each of ``schema``'s fields present in ``cfg`` against the field's type hint."""
+    for key, annotation in typing.get_type_hints(schema).items():
+        if key in cfg and not matches(cfg[key], annotation):
+            raise ConfigError(
+                f"{key}={cfg[key]!r} must be {_describe(annotation)}; fix it on the command "
+                f"line ({key}=...); `{app} --help` lists the keys."
+            )
+
+
+def _accepts_text(annotation: Any) -> bool:
+    return annotation is str or str in typing.get_args(annotation)
+
+
+def app_args(cfg: DictConfig, schema: type[Args], app: str) -> Args:
+    """An app's top-level keys, checked, as an instance of the dataclass ``schema``.
+
+    A number given for a text key (``out=2024``: Hydra reads it as an integer) is the text
+    the user typed; everything else must match the field's type as it is."""
+    hints = typing.get_type_hints(schema)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(schema):
+        if field.name not in cfg:
+            continue
+        value = cfg[field.name]
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = OmegaConf.to_container(value, resolve=True)
+        elif (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and _accepts_text(hints[field.name])
+            and not matches(value, hints[field.name])
+        ):
+            value = str(value)
+        values[field.name] = value
+    check_values(values, schema, app)
+    return schema(**values)
+
+
 # --------------------------------------------------------------------------- combinations
 def _device_count(accelerator: str) -> int:
     if accelerator in ("gpu", "cuda"):
@@ -223,9 +274,7 @@ def check_trainer(trainer: dict[str, Any]) -> None:
 
 def check_config(cfg: DictConfig) -> None:
     """All checks, in the order a user would fix them; raises :class:`ConfigError`."""
-    for key, annotation in TOP_LEVEL.items():
-        if key in cfg and not matches(cfg[key], annotation):
-            raise ConfigError(f"{key}={cfg[key]!r} must be {_describe(annotation)}.")
+    check_values(cfg, RunArgs, "python train.py")
     if cfg.get("num_threads") is not None and cfg.num_threads < 1:
         raise ConfigError(f"num_threads={cfg.num_threads} must be >= 1 (or null).")
     if cfg.get("seed") is not None and not 0 <= cfg.seed < 2**32:

@@ -49,15 +49,19 @@ def test_rows_are_pairs_and_columns_are_steps(tmp_path: Path):
 def test_row_ends_are_the_fixed_latents(tmp_path: Path):
     module = LinearImages()
     callback = LatentInterpolation(dirpath=str(tmp_path), num_pairs=2, num_steps=4)
-    z0, z1 = callback._pairs(module)
-    grid = interpolation_grid(module, z0, z1, 4, "spherical")  # (3, H, W)
+    grid = callback.render(module)["spherical"]  # (3, H, W)
+    z0, z1 = callback.state_dict()["pairs"]  # what a checkpoint keeps
     first = (module.generate(z0[:1])[0, 0] + 1) / 2  # (28, 28) in [0, 1]
     last = (module.generate(z1[1:])[0, 0] + 1) / 2
     torch.testing.assert_close(grid[0, 2:30, 2:30], first)  # row 0, column 0
     torch.testing.assert_close(grid[0, 32:60, 92:120], last, atol=1e-5, rtol=1e-5)  # row 1, col 3
-    # Same seed, same pairs (a resumed run draws the same rows).
+    torch.testing.assert_close(grid, interpolation_grid(module, z0, z1, 4, "spherical"))
+    # Same seed, same rows; a resumed run restores them from the checkpoint.
     again = LatentInterpolation(dirpath=str(tmp_path), num_pairs=2, num_steps=4)
-    torch.testing.assert_close(again._pairs(module), callback._pairs(module))
+    torch.testing.assert_close(again.render(module)["spherical"], grid)
+    restored = LatentInterpolation(dirpath=str(tmp_path), num_pairs=2, num_steps=4, seed=7)
+    restored.load_state_dict(callback.state_dict())
+    torch.testing.assert_close(restored.render(module)["spherical"], grid)
 
 
 def test_uniform_prior_gets_linear_only_and_every_n_epochs(tmp_path: Path):

@@ -56,14 +56,17 @@ def test_bf16_mixed_trains_and_scores_every_model(case, mnist_dir, tmp_path, one
             assert all(v.dtype == torch.float32 for v in state.values() if v.dim() > 0)
 
 
-def test_gan_logits_reach_the_loss_in_fp32_under_autocast():
+def test_gan_losses_and_logged_values_are_fp32_under_autocast():
+    """D's logits are cast to fp32 before any loss: under bf16 autocast the hinge loss (a plain
+    mean of the logits) and D(x), D(G(z)) would otherwise come out in bf16."""
     from tests.helpers import tiny_gan
 
-    model = tiny_gan()
-    images = torch.randn(4, 1, 4, 4)
+    model = tiny_gan(objective="hinge")
+    real, fake = torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits, _, _ = model._discriminate(images, None)
-    assert logits.dtype == torch.float32
+        terms = {**model.d_terms(real, None, fake, None), **model.g_terms(fake, None)}
+    assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(terms)
+    assert all(value.dtype == torch.float32 for value in terms.values()), terms
 
 
 @pytest.mark.parametrize(
