@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_lightning.errors import ConfigError
+from gan_lightning.metrics.protocol import describe
 from gan_lightning.modules.base import CHECKPOINT_KEY
 from gan_lightning.runtime.checkpoints import load_module, read_checkpoint, use_ema
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
@@ -176,6 +177,16 @@ def settings_of(metrics: Any) -> dict[str, Any]:
     }
 
 
+def details_of(metrics: Any) -> dict[str, Any]:
+    """What a row holds beside the scalar scores: the per-class FIDs of intra-class FID and
+    the protocol (:mod:`gan_lightning.metrics.protocol`) that makes rows comparable or not."""
+    details: dict[str, Any] = {}
+    if metrics.scorer.per_class_fid is not None:
+        details[f"intra_fid_per_class_{metrics.extractor_name}"] = metrics.scorer.per_class_fid
+    details["protocol"] = metrics.protocol
+    return details
+
+
 def write_results(path: Path, rows: list[dict[str, Any]]) -> Path:
     """Merge ``rows`` into the JSON file at ``path`` (same checkpoint + settings: replaced)."""
     existing: list[dict[str, Any]] = []
@@ -216,6 +227,12 @@ def print_table(rows: list[dict[str, Any]], extractor: str, title: str) -> None:
         (f"is_{extractor}", "IS", ".3f"),
         (f"classes_covered_{extractor}", "classes", ".0f"),
         (f"class_kl_{extractor}", "KL(hist||unif)", ".4f"),
+        (f"label_agreement_{extractor}", "agreement", ".4f"),
+        (f"intra_fid_{extractor}", "intra-FID", ".4f"),
+        (f"precision_{extractor}", "precision", ".4f"),
+        (f"recall_{extractor}", "recall", ".4f"),
+        (f"density_{extractor}", "density", ".4f"),
+        (f"coverage_{extractor}", "coverage", ".4f"),
     ]
     columns = [c for c in columns if any(c[0] in r for r in rows)]
     for _, header, _fmt in columns:
@@ -233,6 +250,9 @@ def print_table(rows: list[dict[str, Any]], extractor: str, title: str) -> None:
     if not console.is_terminal:  # files and CI logs: no 80-column squeeze of the numbers
         console = Console(width=200)
     console.print(table)
+    protocol = rows[-1].get("protocol") if rows else None
+    if protocol:
+        console.print(f"protocol: {describe(protocol)}", highlight=False)
 
 
 # --------------------------------------------------------------------------- main
@@ -269,6 +289,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
             **settings_of(metrics),
             "seconds": round(time.perf_counter() - start, 2),
             **scores,
+            **details_of(metrics),
         }
         print_table(
             [row],
@@ -302,6 +323,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
         )
         if metrics.scorer.classes is not None:
             rows[-1][f"class_histogram_{metrics.extractor_name}"] = metrics.scorer.class_histogram()
+        rows[-1].update(details_of(metrics))
         log.info("%s: %s", info["checkpoint"], scores)
     folder = path if path.is_dir() else path.parent
     title = (

@@ -31,6 +31,8 @@ from gan_lightning.metrics.extractors import (
     resolve_extractor_name,
 )
 from gan_lightning.metrics.images import SPLITS, generated_batches, real_batches, split_dataset
+from gan_lightning.metrics.prdc import DENSITY_COVERAGE_K, PRECISION_RECALL_K, check_k
+from gan_lightning.metrics.protocol import log_protocol, score_protocol
 from gan_lightning.metrics.scores import Scorer, check_sample_counts
 from gan_lightning.metrics.threads import one_cpu_thread
 
@@ -56,6 +58,9 @@ class GenerativeMetrics(pl.Callback):
         data_dir: where MNIST is for training the digit classifier, and where it is cached.
         classifier_path: the cached classifier (None: ``<data_dir>/classifiers/...``).
         inception_weights: a local copy of torch-fidelity's InceptionV3 weights (offline use).
+        prdc: also score precision/recall (k=``precision_recall_k``) and density/coverage
+            (k=``density_coverage_k``) in the extractor's feature space
+            (:mod:`gan_lightning.metrics.prdc`).
         collapse_min_classes / collapse_min_diversity / collapse_patience: the collapse watch:
             when fewer classes than this are covered (digits), or the samples' feature
             diversity falls below this fraction of the real images' (any extractor), for
@@ -79,6 +84,9 @@ class GenerativeMetrics(pl.Callback):
         data_dir: str = "data",
         classifier_path: str | None = None,
         inception_weights: str | None = None,
+        prdc: bool = True,
+        precision_recall_k: int = PRECISION_RECALL_K,
+        density_coverage_k: int = DENSITY_COVERAGE_K,
         collapse_min_classes: int = 8,
         collapse_min_diversity: float = 0.5,
         collapse_patience: int = 2,
@@ -107,6 +115,9 @@ class GenerativeMetrics(pl.Callback):
             "is_splits": int(is_splits),
             "seed": self.seed,
             "batch_size": self.batch_size,
+            "prdc": bool(prdc),
+            "precision_recall_k": check_k(precision_recall_k, "metrics.precision_recall_k"),
+            "density_coverage_k": check_k(density_coverage_k, "metrics.density_coverage_k"),
         }
         self.data_dir = str(data_dir)
         self.classifier_path = (
@@ -118,6 +129,7 @@ class GenerativeMetrics(pl.Callback):
         self.collapse_min_diversity = float(collapse_min_diversity)
         self.collapse_patience = int(collapse_patience)
         self._low_in_a_row = 0
+        self._protocol_logged = False
         self.scorer: Scorer | None = None
         #: Real images scored, over all ranks (the scorer's own count is this rank's share).
         self.num_real_total = 0
@@ -131,6 +143,12 @@ class GenerativeMetrics(pl.Callback):
     @property
     def enabled(self) -> bool:
         return self.extractor_name is not None
+
+    @property
+    def protocol(self) -> dict[str, Any] | None:
+        """How the latest scores were computed (:mod:`gan_lightning.metrics.protocol`);
+        None before the first evaluation."""
+        return score_protocol(self) if self.scorer is not None and self.scorer.has_real else None
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -188,6 +206,9 @@ class GenerativeMetrics(pl.Callback):
         pl_module.log_dict(
             {f"val/{k}": v for k, v in scores.items()}, on_step=False, on_epoch=True, sync_dist=True
         )
+        if not self._protocol_logged and trainer.is_global_zero:
+            log_protocol(trainer.loggers, self.protocol)  # once: config, not a per-step scalar
+            self._protocol_logged = True
         batches = int(pl_module.batches_seen)
         shown = ", ".join(f"{k}={v:.4g}" for k, v in scores.items())
         rank_zero_info(
@@ -237,7 +258,9 @@ class GenerativeMetrics(pl.Callback):
             batches, self.num_real_total = real_batches(
                 datamodule, self.split, num_real, self.seed, rank, world_size
             )
-            self.scorer.add_real(batches, getattr(datamodule, "pixel_range", pixel_range))
+            self.scorer.add_real(
+                batches, getattr(datamodule, "pixel_range", pixel_range), num_classes(datamodule)
+            )
         return self.scorer
 
     @torch.inference_mode()
@@ -253,8 +276,8 @@ class GenerativeMetrics(pl.Callback):
             fakes = generated_batches(
                 module, self.num_samples, self.seed, self.batch_size, rank, world_size
             )
-            conditional = bool(getattr(module, "num_classes", 0))
-            scorer.add_generated(fakes, module.pixel_range, conditional)
+            classes = num_classes(module)
+            scorer.add_generated(fakes, module.pixel_range, bool(classes), classes)
             return scorer.compute()
 
     @torch.inference_mode()
@@ -275,5 +298,10 @@ class GenerativeMetrics(pl.Callback):
             batches, _ = real_batches(
                 datamodule, split, self.num_samples, self.seed + 1, rank, world_size
             )
-            scorer.add_generated(batches, pixel_range)
+            scorer.add_generated(batches, pixel_range, num_classes=num_classes(datamodule))
             return scorer.compute()
+
+
+def num_classes(owner: Any) -> int:
+    """A model's or DataModule's number of classes (0: unconditional / unlabelled)."""
+    return int(getattr(owner, "num_classes", 0) or 0)

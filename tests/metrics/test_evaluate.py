@@ -138,3 +138,67 @@ def test_baseline_scores_real_train_images_against_the_split(mnist_dir, quick_cl
     # Real digits against real digits: all classes, a near-uniform histogram, IS near its max.
     assert row["classes_covered_digits"] == 10 and row["class_kl_digits"] < 0.1
     assert row["is_digits"] > 7.0 and row["fid_digits"] > 0
+
+
+#: Protocol keys every row of metrics.json carries (docs/evaluation.md, "The protocol").
+PROTOCOL_KEYS = {
+    "num_generated",
+    "num_real",
+    "split",
+    "seed",
+    "extractor",
+    "extractor_weights",
+    "extractor_sha256",
+    "extractor_sha256_of",
+    "resize",
+    "kid_subsets",
+    "kid_subset_size",
+    "precision_recall_k",
+    "density_coverage_k",
+    "versions",
+}
+
+
+def test_a_conditional_checkpoint_gets_prdc_intra_class_fid_and_the_protocol(
+    mnist_dir, quick_classifier, tmp_path, capsys
+):
+    from gan_lightning.metrics.protocol import sha256_state_dict
+    from tests.helpers import tiny_checkpoint
+
+    ckpt = tiny_checkpoint("cgan", tmp_path, mnist_dir)
+    output = tmp_path / "metrics.json"
+    args = [
+        f"ckpt={ckpt}",
+        f"output={output}",
+        f"metrics.classifier_path={quick_classifier[0]}",
+        "metrics.num_samples=300",
+        "metrics.split=test",
+        "metrics.kid_subset_size=100",
+        "metrics.kid_subsets=5",
+        "metrics.density_coverage_k=4",
+    ]
+    assert main(args) == 0
+    [row] = _results(output)
+    for name in ("precision", "recall", "density", "coverage"):
+        assert 0.0 <= row[f"{name}_digits"] <= (5.0 if name == "density" else 1.0), name
+    assert row["intra_fid_digits"] > 0 and len(row["intra_fid_per_class_digits"]) == 10
+    assert row["intra_fid_digits"] == pytest.approx(sum(row["intra_fid_per_class_digits"]) / 10)
+    assert 0.0 <= row["label_agreement_digits"] <= 1.0  # next to it, as before
+    protocol = row["protocol"]
+    assert set(protocol) == PROTOCOL_KEYS
+    assert protocol["num_generated"] == 300 and protocol["num_real"] == 300
+    assert protocol["split"] == "test" and protocol["density_coverage_k"] == 4
+    assert protocol["extractor"] == "digits" and protocol["resize"] == "1x28x28: none"
+    from gan_lightning.metrics.classifier import load_classifier
+
+    assert protocol["extractor_sha256"] == sha256_state_dict(load_classifier(quick_classifier[0])[0])
+    assert set(protocol["versions"]) == {
+        "torch",
+        "torchvision",
+        "torchmetrics",
+        "torch-fidelity",
+        "gan_lightning",
+    }
+    out = capsys.readouterr().out
+    assert "intra-FID" in out and "precision" in out
+    assert "protocol: 300 generated vs 300 real test images, extractor digits" in out
