@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 SETTING_KEYS = ("extractor", "num_samples", "num_real_samples", "split", "seed", "kid_subset_size")
 #: The nodes of a checkpoint's run config that gan-evaluate's overrides may change.
 OVERRIDABLE = ("data", "metrics")
+#: Scores that are opt-in during training (for their cost) but that gan-evaluate computes
+#: unless the command line sets them (``metrics.prdc=false``): the numbers a paper reports.
+EVALUATE_ON = ("prdc", "intra_fid")
 
 
 @dataclass
@@ -114,6 +117,15 @@ def metrics_config(
         OmegaConf.resolve(config.data)
     except OmegaConfBaseException as err:
         raise ConfigError(f"bad override: {str(err).splitlines()[0]}") from err
+    return config
+
+
+def with_paper_scores(config: DictConfig, overrides: list[str]) -> DictConfig:
+    """Turn on :data:`EVALUATE_ON` in ``config.metrics``, except those the user set."""
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    for key in EVALUATE_ON:
+        if f"metrics.{key}" not in given:
+            OmegaConf.update(config, f"metrics.{key}", True, force_add=True)
     return config
 
 
@@ -277,7 +289,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
     args = check_args(cfg)
     device = resolve_device(args.device)
     if args.baseline is not None:
-        config = baseline_config(cfg, args.data_dir)
+        config = with_paper_scores(baseline_config(cfg, args.data_dir), list(overrides or []))
         datamodule, metrics = build_scoring(config)
         metrics.scorer.to(device)
         start = time.perf_counter()
@@ -304,6 +316,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
     infos = order_checkpoints(find_checkpoints(path))
     changes = user_overrides(cfg, list(overrides or []))
     config = metrics_config(infos[0]["config"], cfg, changes, args.data_dir)
+    config = with_paper_scores(config, list(overrides or []))
     datamodule, metrics = build_scoring(config)
     rows = []
     for info in infos:

@@ -6,7 +6,10 @@ and the DataModule's splits, so it needs nothing from the model's code. Every
 against real images of ``split`` and logs ``val/fid_<extractor>``, ``val/kid_mean_<extractor>``,
 ``val/kid_std_<extractor>``, ``val/is_<extractor>`` (+ ``val/classes_covered_digits`` and
 ``val/class_kl_digits`` for the digit classifier, and ``val/label_agreement_digits`` for a
-class-conditional model: how often the classifier agrees with the requested digit). Select the best checkpoint on it with
+class-conditional model: how often the classifier agrees with the requested digit); with
+``prdc=true`` ``val/precision_<extractor>``, ``recall``, ``density`` and ``coverage``, and with
+``intra_fid=true`` ``val/intra_fid_<extractor>`` for a conditional model (docs/evaluation.md).
+Select the best checkpoint on it with
 ``callbacks.model_checkpoint.monitor=val/fid_digits callbacks.model_checkpoint.mode=min``.
 """
 
@@ -60,7 +63,12 @@ class GenerativeMetrics(pl.Callback):
         inception_weights: a local copy of torch-fidelity's InceptionV3 weights (offline use).
         prdc: also score precision/recall (k=``precision_recall_k``) and density/coverage
             (k=``density_coverage_k``) in the extractor's feature space
-            (:mod:`gan_lightning.metrics.prdc`).
+            (:mod:`gan_lightning.metrics.prdc`). Off by default in training (it costs 10x
+            FID's own compute); gan-evaluate turns it on.
+        intra_fid: also score intra-class FID (:mod:`gan_lightning.metrics.intra_fid`) when
+            the model is conditional and the data labelled (``val/intra_fid_<extractor>``).
+            Off by default in training (ten FIDs: 8x FID's cost on InceptionV3 features);
+            gan-evaluate turns it on.
         collapse_min_classes / collapse_min_diversity / collapse_patience: the collapse watch:
             when fewer classes than this are covered (digits), or the samples' feature
             diversity falls below this fraction of the real images' (any extractor), for
@@ -84,9 +92,10 @@ class GenerativeMetrics(pl.Callback):
         data_dir: str = "data",
         classifier_path: str | None = None,
         inception_weights: str | None = None,
-        prdc: bool = True,
+        prdc: bool = False,
         precision_recall_k: int = PRECISION_RECALL_K,
         density_coverage_k: int = DENSITY_COVERAGE_K,
+        intra_fid: bool = False,
         collapse_min_classes: int = 8,
         collapse_min_diversity: float = 0.5,
         collapse_patience: int = 2,
@@ -118,6 +127,7 @@ class GenerativeMetrics(pl.Callback):
             "prdc": bool(prdc),
             "precision_recall_k": check_k(precision_recall_k, "metrics.precision_recall_k"),
             "density_coverage_k": check_k(density_coverage_k, "metrics.density_coverage_k"),
+            "intra_fid": bool(intra_fid),
         }
         self.data_dir = str(data_dir)
         self.classifier_path = (

@@ -19,9 +19,10 @@ one number; these four split them:
 Balls are closed (distance <= radius), as written in both papers; the reference code of Naeem
 et al. uses ``<``, which differs only for exact ties. A point is not its own neighbour.
 
-All four come from one pairwise-distance pass over blocks of rows (:func:`torch.cdist` on
+All four come from three pairwise-distance passes (real-real and generated-generated for the
+radii, generated-real for the scores) over blocks of rows (:func:`torch.cdist` on
 ``chunk_size`` rows at a time), so 10k x 10k features never hold a 10k x 10k matrix: memory is
-``chunk_size x N`` distances.
+``chunk_size x N`` distances. Cost: ``python -m benchmarks.prdc`` (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import torch
 #: k of precision/recall (Kynkäänniemi et al. 2019) and of density/coverage (Naeem et al. 2020).
 PRECISION_RECALL_K = 3
 DENSITY_COVERAGE_K = 5
-#: Rows per cdist block: 1024 x 10k float64 distances = 80 MB.
+#: Rows per cdist block: 1024 x 10k float32 distances = 40 MB.
 CHUNK_SIZE = 1024
 
 
@@ -73,20 +74,28 @@ def prdc(
     precision_recall_k: int = PRECISION_RECALL_K,
     density_coverage_k: int = DENSITY_COVERAGE_K,
     chunk_size: int = CHUNK_SIZE,
+    real_radii: dict[int, torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Precision, recall, density, coverage of ``fake`` (M, D) against ``real`` (N, D).
 
-    Computed in float64 so that single- and multi-process runs (same features, same order)
-    and the hand-computed tests agree exactly. NaN for all four when either set is too small
-    for its k (a score that cannot be computed is not a zero).
+    Computed in the features' dtype (float32 from the extractors: half the time of float64;
+    rounding can only flip a point lying within rounding error of a ball's sphere).
+    Single- and multi-process runs hold the same features in the same order, so they agree
+    exactly. NaN for all four when either set is too small for its k (a score that cannot be
+    computed is not a zero).
+
+    ``real_radii``: :func:`knn_radii` of ``real`` at both k, when the caller keeps them (the
+    real images do not change between evaluations: a third of the work saved).
     """
     pr_k, dc_k = int(precision_recall_k), int(density_coverage_k)
     n, m = real.shape[0], fake.shape[0]
     if n <= max(pr_k, dc_k) or m <= pr_k:
         nan = float("nan")
         return {"precision": nan, "recall": nan, "density": nan, "coverage": nan}
-    real, fake = real.double(), fake.double()
-    real_radii = knn_radii(real, (pr_k, dc_k), chunk_size)
+    fake = fake.to(real.dtype)
+    if real_radii is None:
+        real_radii = knn_radii(real, (pr_k, dc_k), chunk_size)
+    real_radii = {k: r.to(real.device, real.dtype) for k, r in real_radii.items()}
     fake_radius = knn_radii(fake, (pr_k,), chunk_size)[pr_k]  # (M,)
     precise = 0  # generated features inside some real k=pr_k ball
     density_count = 0  # (generated, real) pairs with the generated one in the real k=dc_k ball
@@ -94,10 +103,11 @@ def prdc(
     nearest_fake = torch.full((n,), float("inf"), dtype=real.dtype, device=real.device)
     for start in range(0, m, chunk_size):
         block = torch.cdist(fake[start : start + chunk_size], real)  # (c, N)
-        precise += int((block <= real_radii[pr_k]).any(dim=1).sum())
-        density_count += int((block <= real_radii[dc_k]).sum())
+        # count_nonzero and amin: 3x faster than sum() of bools and min().values on a CPU.
+        precise += int(torch.count_nonzero((block <= real_radii[pr_k]).any(dim=1)))
+        density_count += int(torch.count_nonzero(block <= real_radii[dc_k]))
         recalled |= (block <= fake_radius[start : start + block.shape[0], None]).any(dim=0)
-        nearest_fake = torch.minimum(nearest_fake, block.min(dim=0).values)
+        nearest_fake = torch.minimum(nearest_fake, block.amin(dim=0))
     return {
         "precision": precise / m,
         "recall": float(recalled.double().mean()),

@@ -31,7 +31,13 @@ from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.extractors import FeatureExtractor
 from gan_lightning.metrics.feature_sets import FeatureSets, Precomputed
 from gan_lightning.metrics.intra_fid import intra_class_fid
-from gan_lightning.metrics.prdc import DENSITY_COVERAGE_K, PRECISION_RECALL_K, check_k, prdc
+from gan_lightning.metrics.prdc import (
+    DENSITY_COVERAGE_K,
+    PRECISION_RECALL_K,
+    check_k,
+    knn_radii,
+    prdc,
+)
 
 #: A class counts as "covered" when it holds at least this fraction of a uniform share
 #: (10 classes: >= 1% of the samples), so a few stray samples do not count as a mode.
@@ -157,9 +163,10 @@ class Scorer(nn.Module):
         is_splits: int = 10,
         seed: int = 0,
         batch_size: int = 500,
-        prdc: bool = True,
+        prdc: bool = False,
         precision_recall_k: int = PRECISION_RECALL_K,
         density_coverage_k: int = DENSITY_COVERAGE_K,
+        intra_fid: bool = False,
     ) -> None:
         super().__init__()
         if kid_subsets < 1 or kid_subset_size < 2 or is_splits < 1 or batch_size < 1:
@@ -193,6 +200,7 @@ class Scorer(nn.Module):
         self.agreement = LabelAgreement() if extractor.reports_classes else None
         self.diversity = Diversity()
         self.prdc = bool(prdc)
+        self.intra_fid = bool(intra_fid)
         self.precision_recall_k = check_k(precision_recall_k, "metrics.precision_recall_k")
         self.density_coverage_k = check_k(density_coverage_k, "metrics.density_coverage_k")
         #: Whole features (+ labels): what the k-NN scores and the per-class FIDs need.
@@ -201,6 +209,8 @@ class Scorer(nn.Module):
         self.real_classes = 0
         self.num_classes = 0
         self.per_class_fid: list[float] | None = None
+        #: k-NN radii of the real features (computed once: the real images do not change).
+        self._real_radii: dict[int, torch.Tensor] | None = None
         #: (C, H, W) of the images scored last, real and generated (the protocol's resize).
         self.image_shapes: dict[str, tuple[int, ...] | None] = {"real": None, "generated": None}
         self.real_diversity: float | None = None
@@ -267,7 +277,8 @@ class Scorer(nn.Module):
         features, _, labels = self.extract(batches, pixel_range)
         self.image_shapes["real"] = self._shape
         self.real_classes = int(num_classes or 0)
-        self._keep(features, labels, self.real_classes, real=True)
+        self._real_radii = None
+        self._keep(features, labels, self.real_classes if self.intra_fid else 0, real=True)
         real = Diversity().to(features.device)
         real.update(features)
         self.real_diversity = float(real.compute())  # synced across ranks like the rest
@@ -293,7 +304,7 @@ class Scorer(nn.Module):
         self.num_classes = int(num_classes or 0)
         features, logits, labels = self.extract(batches, pixel_range)
         self.image_shapes["generated"] = self._shape
-        intra = self.num_classes if self.num_classes and self.real_classes else 0
+        intra = self.num_classes if self._intra_fid_due else 0
         self._keep(features, labels, intra, real=False)
         self.diversity.update(features)
         self.fid.update(features, real=False)
@@ -335,19 +346,25 @@ class Scorer(nn.Module):
         scores.update(self.feature_scores())
         return scores
 
+    @property
+    def _intra_fid_due(self) -> bool:
+        """Intra-class FID: asked for, a conditional model, and labelled real images."""
+        return bool(self.intra_fid and self.num_classes and self.real_classes)
+
     def feature_scores(self) -> dict[str, float]:
         """Precision, recall, density, coverage and intra-class FID from the whole (gathered)
         features; the per-class FIDs are kept in :attr:`per_class_fid`."""
         self.per_class_fid = None
-        intra = self.num_classes and self.real_classes
+        intra = self._intra_fid_due
         if not (self.prdc or intra):
             return {}
         sets = self.feature_sets.compute()
         scores = {}
         if self.prdc:
-            values = prdc(
-                sets["real"], sets["fake"], self.precision_recall_k, self.density_coverage_k
-            )
+            ks = (self.precision_recall_k, self.density_coverage_k)
+            if self._real_radii is None and sets["real"].shape[0] > max(ks):
+                self._real_radii = knn_radii(sets["real"], ks)
+            values = prdc(sets["real"], sets["fake"], *ks, real_radii=self._real_radii)
             scores.update({f"{k}_{self.name}": v for k, v in values.items()})
         if intra and sets["real_labels"] is not None and sets["fake_labels"] is not None:
             mean, self.per_class_fid = intra_class_fid(

@@ -61,7 +61,9 @@ class TinyConditionalGenerator(TinyGenerator):
         self.num_classes = num_classes
 
     def sample_labels(self, n, generator=None, device=None):
-        return torch.randint(0, self.num_classes, (n,), generator=generator).to(device or self.device)
+        return torch.randint(0, self.num_classes, (n,), generator=generator).to(
+            device or self.device
+        )
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,8 @@ def _metrics(classifier: Path) -> GenerativeMetrics:
         batch_size=64,
         classifier_path=str(classifier),
         seed=11,
+        prdc=True,
+        intra_fid=True,
     )
 
 
@@ -96,7 +98,12 @@ def test_two_processes_equal_one_process(tmp_path, conditional):
     assert sum(r["real"] for r in ranks) == single.scorer.num_real == NUM_SAMPLES
     assert all(r["real_total"] == NUM_SAMPLES for r in ranks)
     assert set(expected) >= {"fid_digits", "kid_mean_digits", "kid_std_digits", "is_digits"}
-    assert set(expected) >= {"precision_digits", "recall_digits", "density_digits", "coverage_digits"}
+    assert set(expected) >= {
+        "precision_digits",
+        "recall_digits",
+        "density_digits",
+        "coverage_digits",
+    }
     assert ("intra_fid_digits" in expected) == ("label_agreement_digits" in expected) == conditional
     for result in ranks:
         for run in ("first", "again"):

@@ -50,7 +50,17 @@ def test_one_checkpoint_reproduces_the_logged_scores(metrics_run, capsys):
     assert row["checkpoint"] == "epoch_001.ckpt" and row["epoch"] == 1
     assert row["num_samples"] == 200 and row["split"] == "val"  # the run's own settings
     logged = metrics_run["scores"][1]
-    for name in ("fid_digits", "kid_mean_digits", "kid_std_digits", "is_digits", "class_kl_digits"):
+    for name in (
+        "fid_digits",
+        "kid_mean_digits",
+        "kid_std_digits",
+        "is_digits",
+        "class_kl_digits",
+        "precision_digits",
+        "recall_digits",
+        "density_digits",
+        "coverage_digits",
+    ):
         assert row[name] == pytest.approx(logged[f"val/{name}"], rel=1e-4, abs=1e-7), name
     assert sum(row["class_histogram_digits"]) == pytest.approx(1.0)
     assert "FID" in capsys.readouterr().out
@@ -169,7 +179,6 @@ def test_a_conditional_checkpoint_gets_prdc_intra_class_fid_and_the_protocol(
     output = tmp_path / "metrics.json"
     args = [
         f"ckpt={ckpt}",
-        f"output={output}",
         f"metrics.classifier_path={quick_classifier[0]}",
         "metrics.num_samples=300",
         "metrics.split=test",
@@ -177,7 +186,7 @@ def test_a_conditional_checkpoint_gets_prdc_intra_class_fid_and_the_protocol(
         "metrics.kid_subsets=5",
         "metrics.density_coverage_k=4",
     ]
-    assert main(args) == 0
+    assert main([*args, f"output={output}"]) == 0
     [row] = _results(output)
     for name in ("precision", "recall", "density", "coverage"):
         assert 0.0 <= row[f"{name}_digits"] <= (5.0 if name == "density" else 1.0), name
@@ -191,7 +200,9 @@ def test_a_conditional_checkpoint_gets_prdc_intra_class_fid_and_the_protocol(
     assert protocol["extractor"] == "digits" and protocol["resize"] == "1x28x28: none"
     from gan_lightning.metrics.classifier import load_classifier
 
-    assert protocol["extractor_sha256"] == sha256_state_dict(load_classifier(quick_classifier[0])[0])
+    assert protocol["extractor_sha256"] == sha256_state_dict(
+        load_classifier(quick_classifier[0])[0]
+    )
     assert set(protocol["versions"]) == {
         "torch",
         "torchvision",
@@ -202,3 +213,9 @@ def test_a_conditional_checkpoint_gets_prdc_intra_class_fid_and_the_protocol(
     out = capsys.readouterr().out
     assert "intra-FID" in out and "precision" in out
     assert "protocol: 300 generated vs 300 real test images, extractor digits" in out
+    # The run trained without them (metrics=none): gan-evaluate computes them unless told not to.
+    off = tmp_path / "off.json"
+    assert main([*args, f"output={off}", "metrics.prdc=false", "metrics.intra_fid=false"]) == 0
+    [row] = _results(off)
+    assert "precision_digits" not in row and "intra_fid_digits" not in row
+    assert "precision_recall_k" not in row["protocol"] and "fid_digits" in row

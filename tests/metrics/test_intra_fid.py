@@ -38,7 +38,9 @@ def test_intra_class_fid_is_the_mean_over_classes_by_hand():
     assert mean == pytest.approx(2.0)
     # The same images pooled: one class, one FID, no mean to speak of.
     pooled = frechet_distance(real, fake)
-    assert intra_class_fid(real, real_labels * 0, fake, fake_labels * 0, 1)[0] == pytest.approx(pooled)
+    assert intra_class_fid(real, real_labels * 0, fake, fake_labels * 0, 1)[0] == pytest.approx(
+        pooled
+    )
     # A class the generator was never asked for has no FID, and so the mean has none either.
     mean, per_class = intra_class_fid(real, real_labels, fake, fake_labels, 3)
     assert math.isnan(mean) and math.isnan(per_class[2]) and per_class[:2] == pytest.approx([1, 3])
@@ -52,7 +54,7 @@ def _images(n: int, seed: int) -> torch.Tensor:
 
 def test_the_scorer_reports_intra_class_fid_only_for_labels_on_both_sides(tmp_path):
     classifier, _ = load_classifier(random_classifier_file(tmp_path / "c.pt"))
-    scorer = Scorer(DigitsExtractor(classifier), kid_subsets=5, kid_subset_size=50)
+    scorer = Scorer(DigitsExtractor(classifier), kid_subsets=5, kid_subset_size=50, intra_fid=True)
     real, fake = _images(120, 0), _images(120, 1)
     real_labels, fake_labels = torch.arange(120) % 3, torch.arange(120) % 3
     scorer.add_real([(real, real_labels)], (0.0, 1.0), num_classes=3)
@@ -69,3 +71,8 @@ def test_the_scorer_reports_intra_class_fid_only_for_labels_on_both_sides(tmp_pa
     scorer.reset_generated()
     scorer.add_generated([fake], (0.0, 1.0))
     assert "intra_fid_digits" not in scorer.compute() and scorer.per_class_fid is None
+    # Not asked for (the training default): none either, and no features kept for it.
+    off = Scorer(DigitsExtractor(classifier), kid_subsets=5, kid_subset_size=50)
+    off.add_real([(real, real_labels)], (0.0, 1.0), num_classes=3)
+    off.add_generated([(fake, fake_labels)], (0.0, 1.0), conditional=True, num_classes=3)
+    assert "intra_fid_digits" not in off.compute() and not off.feature_sets.real_features

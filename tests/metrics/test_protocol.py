@@ -98,6 +98,7 @@ def test_a_scored_callback_has_the_whole_protocol_and_logs_it_once(tmp_path, cap
         classifier_path=str(random_classifier_file(tmp_path / "digits.pt")),
         seed=5,
         split="test",
+        prdc=True,
     )
     assert metrics.protocol is None  # nothing scored yet
     datamodule = TinyDataModule()
