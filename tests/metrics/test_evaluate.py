@@ -148,6 +148,9 @@ def test_baseline_scores_real_train_images_against_the_split(mnist_dir, quick_cl
     # Real digits against real digits: all classes, a near-uniform histogram, IS near its max.
     assert row["classes_covered_digits"] == 10 and row["class_kl_digits"] < 0.1
     assert row["is_digits"] > 7.0 and row["fid_digits"] > 0
+    # The floor of the paper scores too: real against real, labelled on both sides.
+    assert 0.5 < row["precision_digits"] <= 1 and 0.5 < row["coverage_digits"] <= 1
+    assert 0 < row["intra_fid_digits"] < float("inf") and row["protocol"]["num_real"] == 300
 
 
 #: Protocol keys every row of metrics.json carries (docs/evaluation.md, "The protocol").
