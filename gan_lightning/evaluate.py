@@ -9,7 +9,10 @@ settings default to the ones the run trained with, so with no overrides the numb
 the ones logged during training (``val/fid_digits`` ... of that epoch). A directory scores
 every checkpoint in it (real features are extracted once) and prints a table over epochs, like
 seed 003's Table III. Results are printed and merged into ``metrics.json`` next to the
-checkpoint(s), one row per (checkpoint, settings).
+checkpoint(s), one row per (checkpoint, settings), each with the protocol that makes it
+comparable (:mod:`gan_lightning.metrics.protocol`). Precision/recall/density/coverage and
+intra-class FID, opt-in during training for their cost, are computed here unless the command
+line turns them off (:data:`EVALUATE_ON`).
 """
 
 from __future__ import annotations
