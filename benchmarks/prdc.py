@@ -48,7 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dims", type=int, nargs="+", default=[128])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        table(args)
+    finally:
+        torch.set_num_threads(threads)
+    return 0
+
+
+def table(args: argparse.Namespace) -> None:
     print("| N real = N generated | features | FID | PRDC | intra-FID (10 classes) |")
     print("|---|---|---|---|---|")
     for dim in args.dims:
@@ -66,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             ]
             print(f"| {n} | {dim} | " + " | ".join(f"{t:.2f} s" for t in times) + " |")
-    return 0
 
 
 if __name__ == "__main__":
