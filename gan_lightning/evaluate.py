@@ -9,7 +9,10 @@ settings default to the ones the run trained with, so with no overrides the numb
 the ones logged during training (``val/fid_digits`` ... of that epoch). A directory scores
 every checkpoint in it (real features are extracted once) and prints a table over epochs, like
 seed 003's Table III. Results are printed and merged into ``metrics.json`` next to the
-checkpoint(s), one row per (checkpoint, settings).
+checkpoint(s), one row per (checkpoint, settings), each with the protocol that makes it
+comparable (:mod:`gan_lightning.metrics.protocol`). Precision/recall/density/coverage and
+intra-class FID, opt-in during training for their cost, are computed here unless the command
+line turns them off (:data:`EVALUATE_ON`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_lightning.errors import ConfigError
+from gan_lightning.metrics.protocol import describe
 from gan_lightning.modules.base import CHECKPOINT_KEY
 from gan_lightning.runtime.checkpoints import load_module, read_checkpoint, use_ema
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
@@ -40,6 +44,9 @@ log = logging.getLogger(__name__)
 SETTING_KEYS = ("extractor", "num_samples", "num_real_samples", "split", "seed", "kid_subset_size")
 #: The nodes of a checkpoint's run config that gan-evaluate's overrides may change.
 OVERRIDABLE = ("data", "metrics")
+#: Scores that are opt-in during training (for their cost) but that gan-evaluate computes
+#: unless the command line sets them (``metrics.prdc=false``): the numbers a paper reports.
+EVALUATE_ON = ("prdc", "intra_fid")
 
 
 @dataclass
@@ -112,6 +119,15 @@ def metrics_config(
     return config
 
 
+def with_paper_scores(config: DictConfig, overrides: list[str]) -> DictConfig:
+    """Turn on :data:`EVALUATE_ON` in ``config.metrics``, except those the user set."""
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    for key in EVALUATE_ON:
+        if f"metrics.{key}" not in given:
+            OmegaConf.update(config, f"metrics.{key}", True, force_add=True)
+    return config
+
+
 def baseline_config(cfg: DictConfig, data_dir: str | None) -> DictConfig:
     """gan-evaluate's own ``data``/``paths``/``metrics`` (composed with the user's overrides)."""
     run_config = {
@@ -172,6 +188,16 @@ def settings_of(metrics: Any) -> dict[str, Any]:
     }
 
 
+def details_of(metrics: Any) -> dict[str, Any]:
+    """What a row holds beside the scalar scores: the per-class FIDs of intra-class FID and
+    the protocol (:mod:`gan_lightning.metrics.protocol`) that makes rows comparable or not."""
+    details: dict[str, Any] = {}
+    if metrics.scorer.per_class_fid is not None:
+        details[f"intra_fid_per_class_{metrics.extractor_name}"] = metrics.scorer.per_class_fid
+    details["protocol"] = metrics.protocol
+    return details
+
+
 def write_results(path: Path, rows: list[dict[str, Any]]) -> Path:
     """Merge ``rows`` into the JSON file at ``path`` (same checkpoint + settings: replaced)."""
     existing: list[dict[str, Any]] = []
@@ -212,6 +238,12 @@ def print_table(rows: list[dict[str, Any]], extractor: str, title: str) -> None:
         (f"is_{extractor}", "IS", ".3f"),
         (f"classes_covered_{extractor}", "classes", ".0f"),
         (f"class_kl_{extractor}", "KL(hist||unif)", ".4f"),
+        (f"label_agreement_{extractor}", "agreement", ".4f"),
+        (f"intra_fid_{extractor}", "intra-FID", ".4f"),
+        (f"precision_{extractor}", "precision", ".4f"),
+        (f"recall_{extractor}", "recall", ".4f"),
+        (f"density_{extractor}", "density", ".4f"),
+        (f"coverage_{extractor}", "coverage", ".4f"),
     ]
     columns = [c for c in columns if any(c[0] in r for r in rows)]
     for _, header, _fmt in columns:
@@ -229,6 +261,9 @@ def print_table(rows: list[dict[str, Any]], extractor: str, title: str) -> None:
     if not console.is_terminal:  # files and CI logs: no 80-column squeeze of the numbers
         console = Console(width=200)
     console.print(table)
+    protocol = rows[-1].get("protocol") if rows else None
+    if protocol:
+        console.print(f"protocol: {describe(protocol)}", highlight=False)
 
 
 # --------------------------------------------------------------------------- main
@@ -256,7 +291,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
             check_node(cfg[key], key)
     device = resolve_device(args.device)
     if args.baseline is not None:
-        config = baseline_config(cfg, args.data_dir)
+        config = with_paper_scores(baseline_config(cfg, args.data_dir), list(overrides or []))
         datamodule, metrics = build_scoring(config)
         metrics.scorer.to(device)
         start = time.perf_counter()
@@ -268,6 +303,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
             **settings_of(metrics),
             "seconds": round(time.perf_counter() - start, 2),
             **scores,
+            **details_of(metrics),
         }
         print_table(
             [row],
@@ -282,6 +318,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
     infos = order_checkpoints(find_checkpoints(path))
     changes = user_overrides(cfg, list(overrides or []))
     config = metrics_config(infos[0]["config"], cfg, changes, args.data_dir)
+    config = with_paper_scores(config, list(overrides or []))
     datamodule, metrics = build_scoring(config)
     rows = []
     for info in infos:
@@ -301,6 +338,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
         )
         if metrics.scorer.classes is not None:
             rows[-1][f"class_histogram_{metrics.extractor_name}"] = metrics.scorer.class_histogram()
+        rows[-1].update(details_of(metrics))
         log.info("%s: %s", info["checkpoint"], scores)
     folder = path if path.is_dir() else path.parent
     title = (

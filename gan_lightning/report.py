@@ -40,6 +40,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.errors import ConfigError
+from gan_lightning.metrics.protocol import describe, differences
 from gan_lightning.runtime.cli import hydra_cli, hydra_quote
 from gan_lightning.runtime.config_checks import app_args
 
@@ -47,8 +48,18 @@ log = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.json"
 #: The metrics a report leads with, in this order, and their column names: sample quality
-#: when it was scored, else a VAE's (or an unscored GAN's) validation losses.
-QUALITY = (("val/fid_*", "FID"), ("val/kid_mean_*", "KID"), ("val/is_*", "IS"))
+#: when it was scored (precision/recall/density/coverage and intra-class FID where the jobs
+#: have them), else a VAE's (or an unscored GAN's) validation losses.
+QUALITY = (
+    ("val/fid_*", "FID"),
+    ("val/intra_fid_*", "intra-FID"),
+    ("val/kid_mean_*", "KID"),
+    ("val/is_*", "IS"),
+    ("val/precision_*", "precision"),
+    ("val/recall_*", "recall"),
+    ("val/density_*", "density"),
+    ("val/coverage_*", "coverage"),
+)
 LOSSES = (("val/loss", "loss"), ("val/recon", "recon"), ("val/kl", "KL"), ("val/*loss*", None))
 
 
@@ -85,6 +96,11 @@ class Job:
             if metric in entry["metrics"]
         ]
         return [p[0] for p in points], [p[1] for p in points]
+
+    @property
+    def protocol(self) -> dict[str, Any] | None:
+        """How the job's scores were computed (``results.json``'s ``protocol``)."""
+        return (self.results or {}).get("protocol")
 
     @property
     def wandb_run_id(self) -> str | None:
@@ -217,6 +233,7 @@ def csv_rows(jobs: Sequence[Job]) -> list[dict[str, Any]]:
             row[f"{name} (best)"] = job.best(name)
         row["steps"] = results.get("steps")
         row["wall_time_s"] = results.get("wall_time_s")
+        row["protocol"] = describe(job.protocol) if job.protocol else None
         row["run_dir"] = str(job.dir.resolve())
         row["wandb_run_id"] = job.wandb_run_id
         rows.append(row)
@@ -259,10 +276,28 @@ def markdown_table(
     if metrics:
         names = ", ".join(f"{label} = {name}" for name, label in metrics)
         lines += ["", f"{names}; final = at the last evaluation, best = over the run."]
+    protocol = protocol_line(jobs)
+    if protocol:
+        lines += ["", protocol]
     best = optuna_best(sweep_dir)
     if best:
         lines += ["", best]
     return "\n".join(lines) + "\n"
+
+
+def protocol_line(jobs: Sequence[Job]) -> str | None:
+    """The scores' protocol when the scored jobs share one; otherwise which of its keys differ,
+    so numbers that cannot be compared are not compared by mistake."""
+    protocols = [job.protocol for job in jobs if job.protocol]
+    if not protocols:
+        return None
+    differ = differences(protocols)
+    if not differ:
+        return f"Scored on {describe(protocols[0])}."
+    return (
+        f"Not all scores are comparable: the jobs' scoring protocols differ in {', '.join(differ)} "
+        "(results.json: protocol)."
+    )
 
 
 def optuna_best(sweep_dir: Path) -> str | None:

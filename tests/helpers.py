@@ -122,6 +122,13 @@ TINY = {
     ],
     "dcgan": ["model=dcgan", "model.generator.base_width=8", "model.discriminator.base_width=8"],
     "vae": ["model=vae", "model.encoder.hidden_sizes=[32]", "model.decoder.hidden_sizes=[32]"],
+    "cgan": [
+        "model=gan",
+        "model.generator.hidden_sizes=[16,32]",
+        "model.discriminator.hidden_sizes=[32,16]",
+        "model.num_classes=10",
+        "model.conditioning=projection",
+    ],
 }
 _CHECKPOINTS: dict[str, Path] = {}
 

@@ -125,6 +125,46 @@ def test_vae_jobs_report_their_losses(tmp_path):
     )
 
 
+def _scored(precision: float, protocol: dict | None) -> dict:
+    results = gan_results([50.0, 40.0], "r")
+    for key, value in {"val/precision_digits": precision, "val/recall_digits": 0.7}.items():
+        results["final"][key] = results["best"][key] = value
+        results["history"][-1]["metrics"][key] = value
+    results["protocol"] = protocol
+    return results
+
+
+def test_precision_recall_columns_and_the_protocol_line(tmp_path):
+    protocol = {
+        "num_generated": 2000,
+        "num_real": 2000,
+        "split": "val",
+        "seed": 0,
+        "extractor": "digits",
+        "extractor_sha256": "ab" * 32,
+        "extractor_sha256_of": "state_dict",
+        "resize": "1x28x28: none",
+        "versions": {"torch": "2.15.0", "torchmetrics": "1.9.0"},
+    }
+    fake_job(tmp_path, "0", 0, ["seed=1"], _scored(0.8, protocol))
+    fake_job(tmp_path, "1", 1, ["seed=2"], _scored(0.6, protocol))
+    report = write_report(tmp_path)
+    header = next(line for line in report.markdown.splitlines() if line.startswith("| job"))
+    assert "| precision final | precision best | recall final | recall best |" in header
+    assert "| 0 | 1 | 40 | 40 | 0.4 | 0.4 | 0.8 | 0.8 | 0.7 | 0.7 |" in report.markdown
+    assert (
+        "Scored on 2000 generated vs 2000 real val images, extractor digits (sha256 abababababab "
+        "of its state_dict), resize 1x28x28: none, seed 0; torch 2.15.0, torchmetrics 1.9.0."
+    ) in report.markdown
+    with report.csv.open() as handle:
+        assert next(csv.DictReader(handle))["protocol"].startswith("2000 generated vs 2000")
+    # A job scored on the test split cannot be compared with the others: the report says so.
+    fake_job(tmp_path, "2", 2, ["seed=3"], _scored(0.9, {**protocol, "split": "test"}))
+    markdown = write_report(tmp_path).markdown
+    assert "Not all scores are comparable: the jobs' scoring protocols differ in split" in markdown
+    assert "Scored on" not in markdown
+
+
 def test_hydra_callback_prints_the_table(sweep, capsys):
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
     SweepReport(labels={"model.d_steps": "k"}).on_multirun_end(config)

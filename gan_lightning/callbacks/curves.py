@@ -8,7 +8,8 @@ Three figures (matplotlib), saved in the run directory and sent to the loggers a
 * ``train_val.png``: every metric logged for both training and validation, one panel each,
   train vs val per epoch (seed 002's Figure 13 for the VAE: loss, reconstruction, KL).
 * ``fid_kid.png``: every ``val/fid*``, ``val/kid_mean*``, ``val/is*`` (with their ``_std``
-  bands) and ``val/classes_covered*`` metric over epochs, whoever logged it (the metrics
+  bands) and ``val/classes_covered*`` metric over epochs, and precision, recall, density,
+  coverage and intra-class FID where they were scored, whoever logged them (the metrics
   callback does).
 
 Values are gathered from ``trainer.callback_metrics`` as the detached tensors Lightning
@@ -38,7 +39,17 @@ log = logging.getLogger(__name__)
 Series = list[tuple[int, torch.Tensor]]
 
 GAN_LOSSES = ("train/d_loss", "train/g_loss")
-QUALITY_PATTERNS = ("val/fid*", "val/kid_mean*", "val/is*", "val/classes_covered*")
+QUALITY_PATTERNS = (
+    "val/fid*",
+    "val/intra_fid*",
+    "val/kid_mean*",
+    "val/is*",
+    "val/classes_covered*",
+    "val/precision*",
+    "val/recall*",
+    "val/density*",
+    "val/coverage*",
+)
 #: A panel's spread, drawn as a band: val/kid_mean_x -> val/kid_std_x, val/is_x -> val/is_std_x.
 STD_OF = (("kid_mean", "kid_std"), ("val/is", "val/is_std"))
 
@@ -280,5 +291,8 @@ class TrainingCurves(PictureCallback):
             ax.set_title(name.removeprefix("val/"))
             _epoch_axis(ax)
             ax.grid(alpha=0.3)
-        fig.suptitle("Sample quality over epochs (FID, KID: lower is better; IS, classes: higher)")
+        fig.suptitle(
+            "Sample quality over epochs (FID, KID: lower is better; IS, classes, precision, "
+            "recall, density, coverage: higher)"
+        )
         return fig

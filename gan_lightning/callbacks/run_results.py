@@ -10,7 +10,11 @@ run id), so every run writes them itself, logger or not:
     {"status": "finished", "steps": 4295, "wall_time_s": 74.2,
      "final": {"val/fid_digits": 121.3, ...}, "best": {"val/fid_digits": 118.9, ...},
      "history": [{"step": 859, "epoch": 0, "metrics": {"val/fid_digits": 160.2, ...}}, ...],
-     "wandb": {"run_id": "a1b2c3d4", "dir": ".../wandb/offline-run-..."}, "hydra": {...}}
+     "wandb": {"run_id": "a1b2c3d4", "dir": ".../wandb/offline-run-..."}, "hydra": {...},
+     "protocol": {"num_generated": 2000, "num_real": 2000, "split": "val", ...}}
+
+``protocol`` is how the scores were computed (:mod:`gan_lightning.metrics.protocol`; null for
+a run without scores), so two runs' numbers can be compared, or not, at a glance.
 
 It is rewritten after every validation (``status: running``), so a stopped or crashed job
 still reports its last scores; ``status`` ends as ``finished`` or ``failed``. The history and
@@ -36,9 +40,18 @@ from gan_lightning.runtime.compat import wandb_started_run
 
 log = logging.getLogger(__name__)
 
-#: Metrics where a higher value is better (Inception Score, digit classes covered); every
-#: other metric (FID, KID, losses) is better lower. ``*_std`` spreads get no "best".
-HIGHER_IS_BETTER = ("val/is_*", "val/classes_covered*")
+#: Metrics where a higher value is better (Inception Score, digit classes covered, label
+#: agreement, precision/recall/density/coverage); every other metric (FID, intra-class FID,
+#: KID, losses) is better lower. ``*_std`` spreads get no "best".
+HIGHER_IS_BETTER = (
+    "val/is_*",
+    "val/classes_covered*",
+    "val/label_agreement*",
+    "val/precision_*",
+    "val/recall_*",
+    "val/density_*",
+    "val/coverage_*",
+)
 
 
 def higher_is_better(name: str) -> bool:
@@ -119,6 +132,7 @@ class RunResults(pl.Callback):
             "history": self.history,
             "wandb": wandb_run(trainer),
             "hydra": hydra_job(),
+            "protocol": score_protocol_of(trainer),
         }
 
     def write(self, trainer: pl.Trainer, pl_module: Any, status: str, **extra: Any) -> None:
@@ -141,6 +155,16 @@ class RunResults(pl.Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
         self.write(trainer, pl_module, "failed", error=f"{type(exception).__name__}: {exception}")
+
+
+def score_protocol_of(trainer: pl.Trainer) -> dict[str, Any] | None:
+    """The protocol of the scores of this run: that of its metrics callback (the callback with
+    a ``protocol``), once it has scored."""
+    for callback in trainer.callbacks:
+        protocol = getattr(callback, "protocol", None)
+        if isinstance(protocol, dict):
+            return protocol
+    return None
 
 
 def wandb_run(trainer: pl.Trainer) -> dict[str, str] | None:

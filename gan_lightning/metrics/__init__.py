@@ -1,7 +1,11 @@
-"""Sample quality scores: FID, KID and Inception Score on a chosen feature extractor.
+"""Sample quality scores: FID, KID and Inception Score on a chosen feature extractor, with
+precision/recall/density/coverage (:mod:`~gan_lightning.metrics.prdc`), intra-class FID
+(:mod:`~gan_lightning.metrics.intra_fid`) and the protocol behind every score
+(:mod:`~gan_lightning.metrics.protocol`).
 
 * :class:`GenerativeMetrics` - the training callback (``conf/metrics/``);
-* :class:`Scorer` - FID/KID/IS/class histogram on precomputed features (callback and CLI);
+* :class:`Scorer` - FID/KID/IS/class histogram (+ the above) on precomputed features (callback
+  and CLI);
 * extractors ``digits`` (the project's MNIST classifier) and ``inception`` (torchmetrics'
   InceptionV3), and :func:`prepare_images`, the one image conversion for both.
 
@@ -19,6 +23,8 @@ from gan_lightning.metrics.extractors import (
     prepare_images,
     resolve_extractor_name,
 )
+from gan_lightning.metrics.intra_fid import intra_class_fid
+from gan_lightning.metrics.protocol import score_protocol
 from gan_lightning.metrics.scores import Scorer, shard
 
 __all__ = [
@@ -30,7 +36,9 @@ __all__ = [
     "InputSpec",
     "Scorer",
     "build_extractor",
+    "intra_class_fid",
     "prepare_images",
     "resolve_extractor_name",
+    "score_protocol",
     "shard",
 ]

@@ -6,7 +6,10 @@ and the DataModule's splits, so it needs nothing from the model's code. Every
 against real images of ``split`` and logs ``val/fid_<extractor>``, ``val/kid_mean_<extractor>``,
 ``val/kid_std_<extractor>``, ``val/is_<extractor>`` (+ ``val/classes_covered_digits`` and
 ``val/class_kl_digits`` for the digit classifier, and ``val/label_agreement_digits`` for a
-class-conditional model: how often the classifier agrees with the requested digit). Select the best checkpoint on it with
+class-conditional model: how often the classifier agrees with the requested digit); with
+``prdc=true`` ``val/precision_<extractor>``, ``recall``, ``density`` and ``coverage``, and with
+``intra_fid=true`` ``val/intra_fid_<extractor>`` for a conditional model (docs/evaluation.md).
+Select the best checkpoint on it with
 ``callbacks.model_checkpoint.monitor=val/fid_digits callbacks.model_checkpoint.mode=min``.
 """
 
@@ -31,6 +34,8 @@ from gan_lightning.metrics.extractors import (
     resolve_extractor_name,
 )
 from gan_lightning.metrics.images import SPLITS, generated_batches, real_batches, split_dataset
+from gan_lightning.metrics.prdc import DENSITY_COVERAGE_K, PRECISION_RECALL_K, check_k
+from gan_lightning.metrics.protocol import log_protocol, score_protocol
 from gan_lightning.metrics.scores import Scorer, check_sample_counts
 from gan_lightning.metrics.threads import one_cpu_thread
 
@@ -56,6 +61,14 @@ class GenerativeMetrics(pl.Callback):
         data_dir: where MNIST is for training the digit classifier, and where it is cached.
         classifier_path: the cached classifier (None: ``<data_dir>/classifiers/...``).
         inception_weights: a local copy of torch-fidelity's InceptionV3 weights (offline use).
+        prdc: also score precision/recall (k=``precision_recall_k``) and density/coverage
+            (k=``density_coverage_k``) in the extractor's feature space
+            (:mod:`gan_lightning.metrics.prdc`). Off by default in training (it costs 10x
+            FID's own compute); gan-evaluate turns it on.
+        intra_fid: also score intra-class FID (:mod:`gan_lightning.metrics.intra_fid`) when
+            the model is conditional and the data labelled (``val/intra_fid_<extractor>``).
+            Off by default in training (ten FIDs: 8x FID's cost on InceptionV3 features);
+            gan-evaluate turns it on.
         collapse_min_classes / collapse_min_diversity / collapse_patience: the collapse watch:
             when fewer classes than this are covered (digits), or the samples' feature
             diversity falls below this fraction of the real images' (any extractor), for
@@ -79,6 +92,10 @@ class GenerativeMetrics(pl.Callback):
         data_dir: str = "data",
         classifier_path: str | None = None,
         inception_weights: str | None = None,
+        prdc: bool = False,
+        precision_recall_k: int = PRECISION_RECALL_K,
+        density_coverage_k: int = DENSITY_COVERAGE_K,
+        intra_fid: bool = False,
         collapse_min_classes: int = 8,
         collapse_min_diversity: float = 0.5,
         collapse_patience: int = 2,
@@ -107,6 +124,10 @@ class GenerativeMetrics(pl.Callback):
             "is_splits": int(is_splits),
             "seed": self.seed,
             "batch_size": self.batch_size,
+            "prdc": bool(prdc),
+            "precision_recall_k": check_k(precision_recall_k, "metrics.precision_recall_k"),
+            "density_coverage_k": check_k(density_coverage_k, "metrics.density_coverage_k"),
+            "intra_fid": bool(intra_fid),
         }
         self.data_dir = str(data_dir)
         self.classifier_path = (
@@ -118,6 +139,7 @@ class GenerativeMetrics(pl.Callback):
         self.collapse_min_diversity = float(collapse_min_diversity)
         self.collapse_patience = int(collapse_patience)
         self._low_in_a_row = 0
+        self._protocol_logged = False
         self.scorer: Scorer | None = None
         #: Real images scored, over all ranks (the scorer's own count is this rank's share).
         self.num_real_total = 0
@@ -131,6 +153,12 @@ class GenerativeMetrics(pl.Callback):
     @property
     def enabled(self) -> bool:
         return self.extractor_name is not None
+
+    @property
+    def protocol(self) -> dict[str, Any] | None:
+        """How the latest scores were computed (:mod:`gan_lightning.metrics.protocol`);
+        None before the first evaluation."""
+        return score_protocol(self) if self.scorer is not None and self.scorer.has_real else None
 
     # ------------------------------------------------------------------ lifecycle
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -188,6 +216,9 @@ class GenerativeMetrics(pl.Callback):
         pl_module.log_dict(
             {f"val/{k}": v for k, v in scores.items()}, on_step=False, on_epoch=True, sync_dist=True
         )
+        if not self._protocol_logged and trainer.is_global_zero:
+            log_protocol(trainer.loggers, self.protocol)  # once: config, not a per-step scalar
+            self._protocol_logged = True
         batches = int(pl_module.batches_seen)
         shown = ", ".join(f"{k}={v:.4g}" for k, v in scores.items())
         rank_zero_info(
@@ -237,7 +268,9 @@ class GenerativeMetrics(pl.Callback):
             batches, self.num_real_total = real_batches(
                 datamodule, self.split, num_real, self.seed, rank, world_size
             )
-            self.scorer.add_real(batches, getattr(datamodule, "pixel_range", pixel_range))
+            self.scorer.add_real(
+                batches, getattr(datamodule, "pixel_range", pixel_range), num_classes(datamodule)
+            )
         return self.scorer
 
     @torch.inference_mode()
@@ -253,8 +286,8 @@ class GenerativeMetrics(pl.Callback):
             fakes = generated_batches(
                 module, self.num_samples, self.seed, self.batch_size, rank, world_size
             )
-            conditional = bool(getattr(module, "num_classes", 0))
-            scorer.add_generated(fakes, module.pixel_range, conditional)
+            classes = num_classes(module)
+            scorer.add_generated(fakes, module.pixel_range, bool(classes), classes)
             return scorer.compute()
 
     @torch.inference_mode()
@@ -275,5 +308,10 @@ class GenerativeMetrics(pl.Callback):
             batches, _ = real_batches(
                 datamodule, split, self.num_samples, self.seed + 1, rank, world_size
             )
-            scorer.add_generated(batches, pixel_range)
+            scorer.add_generated(batches, pixel_range, num_classes=num_classes(datamodule))
             return scorer.compute()
+
+
+def num_classes(owner: Any) -> int:
+    """A model's or DataModule's number of classes (0: unconditional / unlabelled)."""
+    return int(getattr(owner, "num_classes", 0) or 0)

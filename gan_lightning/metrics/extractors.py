@@ -112,6 +112,8 @@ class FeatureExtractor(nn.Module):
     num_features: int
     num_classes: int | None = None
     reports_classes: bool = False
+    #: The file its weights came from (the scores' protocol names it), if any.
+    weights_path: str | None = None
 
     def freeze(self) -> FeatureExtractor:
         self.requires_grad_(False)
@@ -162,6 +164,8 @@ class InceptionExtractor(FeatureExtractor):
             features_list=[str(self.num_features), "logits_unbiased"],
             feature_extractor_weights_path=weights_path,
         )
+        hub = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+        self.weights_path = str(weights_path) if weights_path else str(hub)
         self.freeze()
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -260,7 +264,9 @@ def build_digits(
         path,
         f"{info['test_accuracy']:.4f}" if "test_accuracy" in info else "unknown",
     )
-    return DigitsExtractor(classifier)
+    extractor = DigitsExtractor(classifier)
+    extractor.weights_path = str(path)
+    return extractor
 
 
 def build_extractor(name: str, **options: Any) -> FeatureExtractor:

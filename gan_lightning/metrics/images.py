@@ -45,9 +45,10 @@ def real_indices(dataset_size: int, num: int, seed: int) -> torch.Tensor:
 
 def real_batches(
     datamodule: Any, split: str, num: int, seed: int, rank: int = 0, world_size: int = 1
-) -> tuple[Iterator[torch.Tensor], int]:
-    """This rank's share of the real images, as batches of uint8 (or pixel-range) images,
-    and the total number of real images over all ranks."""
+) -> tuple[Iterator[Any], int]:
+    """This rank's share of the real images, as batches of uint8 (or pixel-range) images
+    (``(images, labels)`` pairs when the DataModule has ``num_classes``), and the total number
+    of real images over all ranks."""
     dataset = split_dataset(datamodule, split)
     indices = real_indices(len(dataset), int(num), seed)
     mine = indices[shard(len(indices), rank, world_size)].tolist()
@@ -57,9 +58,14 @@ def real_batches(
     else:
         loader = DataLoader(subset, batch_size=256, shuffle=False)
 
-    def images() -> Iterator[torch.Tensor]:
+    labelled = bool(getattr(datamodule, "num_classes", 0))
+
+    def images() -> Iterator[Any]:
         for batch in loader:
-            yield batch[0] if isinstance(batch, (tuple, list)) else batch
+            if not isinstance(batch, (tuple, list)):
+                yield batch
+            else:  # labels only where the data have classes (the real side of intra-class FID)
+                yield (batch[0], batch[1]) if labelled and len(batch) > 1 else batch[0]
 
     return images(), len(indices)
 

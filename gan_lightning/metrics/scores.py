@@ -29,21 +29,19 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.extractors import FeatureExtractor
+from gan_lightning.metrics.feature_sets import FeatureSets, Precomputed
+from gan_lightning.metrics.intra_fid import intra_class_fid
+from gan_lightning.metrics.prdc import (
+    DENSITY_COVERAGE_K,
+    PRECISION_RECALL_K,
+    check_k,
+    knn_radii,
+    prdc,
+)
 
 #: A class counts as "covered" when it holds at least this fraction of a uniform share
 #: (10 classes: >= 1% of the samples), so a few stray samples do not count as a mode.
 COVERAGE_MIN_SHARE = 0.1
-
-
-class Precomputed(nn.Module):
-    """The identity, posing as torchmetrics' feature network for already-extracted features."""
-
-    def __init__(self, num_features: int) -> None:
-        super().__init__()
-        self.num_features = int(num_features)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return features
 
 
 class ClassHistogram(Metric):
@@ -149,7 +147,9 @@ def check_sample_counts(
 
 
 class Scorer(nn.Module):
-    """FID + KID (+ IS, + class histogram when the extractor has classes) on one extractor.
+    """FID + KID (+ IS, + class histogram when the extractor has classes) on one extractor,
+    + precision/recall/density/coverage (``prdc``) and, for a conditional model on labelled
+    data, intra-class FID, all from the same features.
 
     Real features are added once (:meth:`add_real`) and kept across :meth:`reset_generated`;
     generated features are replaced every evaluation.
@@ -163,6 +163,10 @@ class Scorer(nn.Module):
         is_splits: int = 10,
         seed: int = 0,
         batch_size: int = 500,
+        prdc: bool = False,
+        precision_recall_k: int = PRECISION_RECALL_K,
+        density_coverage_k: int = DENSITY_COVERAGE_K,
+        intra_fid: bool = False,
     ) -> None:
         super().__init__()
         if kid_subsets < 1 or kid_subset_size < 2 or is_splits < 1 or batch_size < 1:
@@ -195,7 +199,22 @@ class Scorer(nn.Module):
         self.classes = ClassHistogram(extractor.num_classes) if extractor.reports_classes else None
         self.agreement = LabelAgreement() if extractor.reports_classes else None
         self.diversity = Diversity()
+        self.prdc = bool(prdc)
+        self.intra_fid = bool(intra_fid)
+        self.precision_recall_k = check_k(precision_recall_k, "metrics.precision_recall_k")
+        self.density_coverage_k = check_k(density_coverage_k, "metrics.density_coverage_k")
+        #: Whole features (+ labels): what the k-NN scores and the per-class FIDs need.
+        self.feature_sets = FeatureSets(extractor.num_features)
+        #: Classes of the real images' labels (0: unlabelled data) and of the requested ones.
+        self.real_classes = 0
+        self.num_classes = 0
+        self.per_class_fid: list[float] | None = None
+        #: k-NN radii of the real features (computed once: the real images do not change).
+        self._real_radii: dict[int, torch.Tensor] | None = None
+        #: (C, H, W) of the images scored last, real and generated (the protocol's resize).
+        self.image_shapes: dict[str, tuple[int, ...] | None] = {"real": None, "generated": None}
         self.real_diversity: float | None = None
+        self._shape: tuple[int, ...] | None = None
         self.num_real = 0
         self.num_generated = 0
         #: Whether the generated images came with requested labels (a conditional model).
@@ -209,8 +228,10 @@ class Scorer(nn.Module):
         """All features, logits and requested labels of an iterable of image batches (or
         ``(images, labels)`` pairs, labels ``None`` for unconditional samples), in order."""
         features, logits, labels = [], [], []
+        self._shape = None
         for item in batches:
             images, wanted = item if isinstance(item, (tuple, list)) else (item, None)
+            self._shape = tuple(int(s) for s in images.shape[1:])
             for start in range(0, images.shape[0], self.batch_size):
                 f, z = self.extractor.extract(images[start : start + self.batch_size], pixel_range)
                 features.append(f.float())
@@ -238,9 +259,26 @@ class Scorer(nn.Module):
     def has_real(self) -> bool:
         return self.num_real > 0
 
-    def add_real(self, batches: Iterable[torch.Tensor], pixel_range: Sequence[float]) -> int:
-        """Feature statistics of this rank's real images (once: they survive resets)."""
-        features, _, _ = self.extract(batches, pixel_range)
+    def _keep(self, features: torch.Tensor, labels: torch.Tensor | None, classes: int, real: bool):
+        """Whole features for the k-NN scores and, when ``classes``, labels for the per-class
+        FIDs; every rank alike (an empty share adds empty tensors)."""
+        if classes and labels is None:
+            labels = torch.zeros(0, dtype=torch.long, device=features.device)
+        if self.prdc or classes:
+            self.feature_sets.update(features, labels if classes else None, real=real)
+
+    def add_real(
+        self, batches: Iterable[Any], pixel_range: Sequence[float], num_classes: int = 0
+    ) -> int:
+        """Feature statistics of this rank's real images (once: they survive resets).
+
+        ``batches``: images, or ``(images, labels)`` pairs when the data have ``num_classes``
+        classes (the real side of intra-class FID)."""
+        features, _, labels = self.extract(batches, pixel_range)
+        self.image_shapes["real"] = self._shape
+        self.real_classes = int(num_classes or 0)
+        self._real_radii = None
+        self._keep(features, labels, self.real_classes if self.intra_fid else 0, real=True)
         real = Diversity().to(features.device)
         real.update(features)
         self.real_diversity = float(real.compute())  # synced across ranks like the rest
@@ -250,14 +288,24 @@ class Scorer(nn.Module):
         return features.shape[0]
 
     def add_generated(
-        self, batches: Iterable[Any], pixel_range: Sequence[float], conditional: bool = False
+        self,
+        batches: Iterable[Any],
+        pixel_range: Sequence[float],
+        conditional: bool = False,
+        num_classes: int = 0,
     ) -> int:
         """Generated images (or ``(images, requested labels)`` pairs) of this rank.
 
         ``conditional``: the model was asked for classes, so label agreement is scored (on
-        every rank alike, also one whose share is empty: the sync needs all of them)."""
+        every rank alike, also one whose share is empty: the sync needs all of them).
+        ``num_classes``: the labels' classes; with labelled real images, intra-class FID is
+        scored over them."""
         self.conditional = bool(conditional)
+        self.num_classes = int(num_classes or 0)
         features, logits, labels = self.extract(batches, pixel_range)
+        self.image_shapes["generated"] = self._shape
+        intra = self.num_classes if self._intra_fid_due else 0
+        self._keep(features, labels, intra, real=False)
         self.diversity.update(features)
         self.fid.update(features, real=False)
         self.kid.update(features, real=False)
@@ -295,6 +343,38 @@ class Scorer(nn.Module):
         if self.real_diversity:
             # 1 = as spread out as real images; well below 1: samples bunch together.
             scores[f"diversity_{self.name}"] = float(self.diversity.compute()) / self.real_diversity
+        scores.update(self.feature_scores())
+        return scores
+
+    @property
+    def _intra_fid_due(self) -> bool:
+        """Intra-class FID: asked for, a conditional model, and labelled real images."""
+        return bool(self.intra_fid and self.num_classes and self.real_classes)
+
+    def feature_scores(self) -> dict[str, float]:
+        """Precision, recall, density, coverage and intra-class FID from the whole (gathered)
+        features; the per-class FIDs are kept in :attr:`per_class_fid`."""
+        self.per_class_fid = None
+        intra = self._intra_fid_due
+        if not (self.prdc or intra):
+            return {}
+        sets = self.feature_sets.compute()
+        scores = {}
+        if self.prdc:
+            ks = (self.precision_recall_k, self.density_coverage_k)
+            if self._real_radii is None and sets["real"].shape[0] > max(ks):
+                self._real_radii = knn_radii(sets["real"], ks)
+            values = prdc(sets["real"], sets["fake"], *ks, real_radii=self._real_radii)
+            scores.update({f"{k}_{self.name}": v for k, v in values.items()})
+        if intra and sets["real_labels"] is not None and sets["fake_labels"] is not None:
+            mean, self.per_class_fid = intra_class_fid(
+                sets["real"],
+                sets["real_labels"],
+                sets["fake"],
+                sets["fake_labels"],
+                min(self.num_classes, self.real_classes),
+            )
+            scores[f"intra_fid_{self.name}"] = mean
         return scores
 
     def class_histogram(self) -> list[float] | None:
@@ -313,4 +393,6 @@ class Scorer(nn.Module):
         if self.agreement is not None:
             self.agreement.reset()
         self.diversity.reset()
+        self.feature_sets.reset()
+        self.per_class_fid = None
         self.num_generated = 0

@@ -53,6 +53,7 @@ def metrics_run(mnist_dir: Path, quick_classifier, tmp_path_factory) -> dict:
             "++callbacks.model_checkpoint.monitor=val/fid_digits",
             "++callbacks.model_checkpoint.mode=min",
             *metrics_overrides(quick_classifier[0]),
+            "metrics.prdc=true",  # opt-in while training: logged, and in results.json
         ],
         out,
     )

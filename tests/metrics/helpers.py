@@ -53,16 +53,37 @@ class TinyGenerator(torch.nn.Module):
         return torch.tanh(self.net(z.to(self.device))).view(-1, 1, 28, 28)
 
 
+class TinyConditionalGenerator(TinyGenerator):
+    """TinyGenerator asked for one of ``num_classes`` classes: the label brightens the image."""
+
+    def __init__(self, seed: int = 0, num_classes: int = 3) -> None:
+        super().__init__(seed)
+        self.num_classes = num_classes
+
+    def sample_labels(self, n, generator=None, device=None):
+        return torch.randint(0, self.num_classes, (n,), generator=generator).to(
+            device or self.device
+        )
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        shift = labels.to(self.device).float().view(-1, 1, 1, 1) / self.num_classes
+        return (super().generate(z) + shift).clamp(-1, 1)
+
+
 class TinyDataModule:
-    """uint8 'real' images in the layout of the project's DataModules (val/test/train sets)."""
+    """uint8 'real' images in the layout of the project's DataModules (val/test/train sets);
+    with ``num_classes``, labelled ``0, 1, ..., num_classes-1, 0, ...`` like a labelled
+    DataModule (MNIST's ``num_classes = 10``)."""
 
     pixel_range = (-1.0, 1.0)
     in_memory = True
 
-    def __init__(self, n: int = 400, seed: int = 1) -> None:
+    def __init__(self, n: int = 400, seed: int = 1, num_classes: int = 0) -> None:
         g = torch.Generator().manual_seed(seed)
         images = (torch.rand(n, 1, 28, 28, generator=g) * 255).to(torch.uint8)
-        labels = torch.zeros(n, dtype=torch.long)
+        self.num_classes = num_classes
+        labels = torch.arange(n) % num_classes if num_classes else torch.zeros(n, dtype=torch.long)
         self.train_set = self.val_set = self.test_set = TensorImageDataset(images, labels)
 
     def loader(self, dataset, train: bool):

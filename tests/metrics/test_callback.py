@@ -38,6 +38,28 @@ def test_scores_are_logged_every_epoch_but_not_in_the_sanity_check(metrics_run):
     assert all("scorer" not in name for name, _ in metrics_run["model"].named_parameters())
 
 
+def test_prdc_is_logged_and_the_protocol_goes_to_results_and_the_logger(metrics_run):
+    import json
+
+    from omegaconf import OmegaConf
+
+    last = metrics_run["scores"][-1]
+    for name in ("precision", "recall", "density", "coverage"):
+        assert 0.0 <= last[f"val/{name}_digits"] <= (6.0 if name == "density" else 1.0), name
+    assert "val/intra_fid_digits" not in last  # an unconditional model
+    protocol = metrics_run["callback"].protocol
+    assert protocol["num_generated"] == protocol["num_real"] == 200
+    results = json.loads((metrics_run["dir"] / "results.json").read_text())
+    assert results["protocol"] == protocol
+    assert results["best"]["val/precision_digits"] == max(  # higher is better
+        row["val/precision_digits"] for row in metrics_run["scores"]
+    )
+    # The loggers get it once, as config (CSV: hparams.yaml), not as per-step scalars.
+    hparams = OmegaConf.load(metrics_run["dir"] / "csv" / "version_0" / "hparams.yaml")
+    assert OmegaConf.to_container(hparams.metrics_protocol) == protocol
+    assert not any("protocol" in key for row in metrics_run["scores"] for key in row)
+
+
 def test_best_checkpoint_is_selected_on_fid(metrics_run):
     checkpoint = metrics_run["trainer"].checkpoint_callback
     fids = [row["val/fid_digits"] for row in metrics_run["scores"]]

@@ -2,7 +2,9 @@
 
 Each rank generates its contiguous share of the latents and of the real subset; torchmetrics
 all-gathers the states. 301 samples do not split evenly, and KID uses 10 random subsets: both
-were sources of mismatch with DistributedSampler-style sharding, and must not be here.
+were sources of mismatch with DistributedSampler-style sharding, and must not be here. The
+k-NN scores (precision, recall, density, coverage) and intra-class FID (a conditional model
+on labelled data) come from features gathered from both ranks, and must equal too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from gan_lightning.metrics.callback import GenerativeMetrics
-from tests.metrics.helpers import TinyDataModule, TinyGenerator, random_classifier_file
+from tests.metrics.helpers import (
+    TinyConditionalGenerator,
+    TinyDataModule,
+    TinyGenerator,
+    random_classifier_file,
+)
 
 NUM_SAMPLES = 301
 WORLD_SIZE = 2
@@ -33,17 +40,27 @@ def _metrics(classifier: Path) -> GenerativeMetrics:
         batch_size=64,
         classifier_path=str(classifier),
         seed=11,
+        prdc=True,
+        intra_fid=True,
     )
 
 
-def _worker(rank: int, world_size: int, init_file: str, classifier: str, out_dir: str) -> None:
+def _models(conditional: bool) -> tuple[TinyDataModule, TinyGenerator]:
+    if conditional:
+        return TinyDataModule(num_classes=3), TinyConditionalGenerator(num_classes=3)
+    return TinyDataModule(), TinyGenerator()
+
+
+def _worker(
+    rank: int, world_size: int, init_file: str, classifier: str, out_dir: str, conditional: bool
+) -> None:
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
     )
     try:
         metrics = _metrics(Path(classifier))
-        datamodule, module = TinyDataModule(), TinyGenerator()
+        datamodule, module = _models(conditional)
         metrics.prepare(datamodule, is_global_zero=rank == 0, barrier=dist.barrier)
         first = metrics.score(module, datamodule, rank, world_size)
         again = metrics.score(module, datamodule, rank, world_size)  # cached real features
@@ -60,18 +77,19 @@ def _worker(rank: int, world_size: int, init_file: str, classifier: str, out_dir
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
-def test_two_processes_equal_one_process(tmp_path):
+@pytest.mark.parametrize("conditional", [False, True], ids=["unconditional", "conditional"])
+def test_two_processes_equal_one_process(tmp_path, conditional):
     classifier = random_classifier_file(tmp_path / "classifier.pt")
     mp.spawn(
         _worker,
-        args=(WORLD_SIZE, str(tmp_path / "init"), str(classifier), str(tmp_path)),
+        args=(WORLD_SIZE, str(tmp_path / "init"), str(classifier), str(tmp_path), conditional),
         nprocs=WORLD_SIZE,
         join=True,
     )
     single = _metrics(classifier)
-    datamodule = TinyDataModule()
+    datamodule, module = _models(conditional)
     single.prepare(datamodule)
-    expected = single.score(TinyGenerator(), datamodule)
+    expected = single.score(module, datamodule)
     assert not dist.is_initialized()
 
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD_SIZE)]
@@ -80,6 +98,13 @@ def test_two_processes_equal_one_process(tmp_path):
     assert sum(r["real"] for r in ranks) == single.scorer.num_real == NUM_SAMPLES
     assert all(r["real_total"] == NUM_SAMPLES for r in ranks)
     assert set(expected) >= {"fid_digits", "kid_mean_digits", "kid_std_digits", "is_digits"}
+    assert set(expected) >= {
+        "precision_digits",
+        "recall_digits",
+        "density_digits",
+        "coverage_digits",
+    }
+    assert ("intra_fid_digits" in expected) == ("label_agreement_digits" in expected) == conditional
     for result in ranks:
         for run in ("first", "again"):
             for name, value in expected.items():

@@ -50,7 +50,17 @@ def test_one_checkpoint_reproduces_the_logged_scores(metrics_run, capsys):
     assert row["checkpoint"] == "epoch_001.ckpt" and row["epoch"] == 1
     assert row["num_samples"] == 200 and row["split"] == "val"  # the run's own settings
     logged = metrics_run["scores"][1]
-    for name in ("fid_digits", "kid_mean_digits", "kid_std_digits", "is_digits", "class_kl_digits"):
+    for name in (
+        "fid_digits",
+        "kid_mean_digits",
+        "kid_std_digits",
+        "is_digits",
+        "class_kl_digits",
+        "precision_digits",
+        "recall_digits",
+        "density_digits",
+        "coverage_digits",
+    ):
         assert row[name] == pytest.approx(logged[f"val/{name}"], rel=1e-4, abs=1e-7), name
     assert sum(row["class_histogram_digits"]) == pytest.approx(1.0)
     assert "FID" in capsys.readouterr().out
@@ -138,3 +148,77 @@ def test_baseline_scores_real_train_images_against_the_split(mnist_dir, quick_cl
     # Real digits against real digits: all classes, a near-uniform histogram, IS near its max.
     assert row["classes_covered_digits"] == 10 and row["class_kl_digits"] < 0.1
     assert row["is_digits"] > 7.0 and row["fid_digits"] > 0
+    # The floor of the paper scores too: real against real, labelled on both sides.
+    assert 0.5 < row["precision_digits"] <= 1 and 0.5 < row["coverage_digits"] <= 1
+    assert 0 < row["intra_fid_digits"] < float("inf") and row["protocol"]["num_real"] == 300
+
+
+#: Protocol keys every row of metrics.json carries (docs/evaluation.md, "The protocol").
+PROTOCOL_KEYS = {
+    "num_generated",
+    "num_real",
+    "split",
+    "seed",
+    "extractor",
+    "extractor_weights",
+    "extractor_sha256",
+    "extractor_sha256_of",
+    "resize",
+    "kid_subsets",
+    "kid_subset_size",
+    "precision_recall_k",
+    "density_coverage_k",
+    "versions",
+}
+
+
+def test_a_conditional_checkpoint_gets_prdc_intra_class_fid_and_the_protocol(
+    mnist_dir, quick_classifier, tmp_path, capsys
+):
+    from gan_lightning.metrics.protocol import sha256_state_dict
+    from tests.helpers import tiny_checkpoint
+
+    ckpt = tiny_checkpoint("cgan", tmp_path, mnist_dir)
+    output = tmp_path / "metrics.json"
+    args = [
+        f"ckpt={ckpt}",
+        f"metrics.classifier_path={quick_classifier[0]}",
+        "metrics.num_samples=300",
+        "metrics.split=test",
+        "metrics.kid_subset_size=100",
+        "metrics.kid_subsets=5",
+        "metrics.density_coverage_k=4",
+    ]
+    assert main([*args, f"output={output}"]) == 0
+    [row] = _results(output)
+    for name in ("precision", "recall", "density", "coverage"):
+        assert 0.0 <= row[f"{name}_digits"] <= (5.0 if name == "density" else 1.0), name
+    assert row["intra_fid_digits"] > 0 and len(row["intra_fid_per_class_digits"]) == 10
+    assert row["intra_fid_digits"] == pytest.approx(sum(row["intra_fid_per_class_digits"]) / 10)
+    assert 0.0 <= row["label_agreement_digits"] <= 1.0  # next to it, as before
+    protocol = row["protocol"]
+    assert set(protocol) == PROTOCOL_KEYS
+    assert protocol["num_generated"] == 300 and protocol["num_real"] == 300
+    assert protocol["split"] == "test" and protocol["density_coverage_k"] == 4
+    assert protocol["extractor"] == "digits" and protocol["resize"] == "1x28x28: none"
+    from gan_lightning.metrics.classifier import load_classifier
+
+    assert protocol["extractor_sha256"] == sha256_state_dict(
+        load_classifier(quick_classifier[0])[0]
+    )
+    assert set(protocol["versions"]) == {
+        "torch",
+        "torchvision",
+        "torchmetrics",
+        "torch-fidelity",
+        "gan_lightning",
+    }
+    out = capsys.readouterr().out
+    assert "intra-FID" in out and "precision" in out
+    assert "protocol: 300 generated vs 300 real test images, extractor digits" in out
+    # The run trained without them (metrics=none): gan-evaluate computes them unless told not to.
+    off = tmp_path / "off.json"
+    assert main([*args, f"output={off}", "metrics.prdc=false", "metrics.intra_fid=false"]) == 0
+    [row] = _results(off)
+    assert "precision_digits" not in row and "intra_fid_digits" not in row
+    assert "precision_recall_k" not in row["protocol"] and "fid_digits" in row

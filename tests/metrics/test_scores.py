@@ -113,3 +113,24 @@ def test_label_agreement_counts_requested_classes(scorer):
     scorer.reset_generated()
     scorer.add_generated([images], (0.0, 1.0))  # unconditional: no agreement score
     assert "label_agreement_digits" not in scorer.compute()
+
+
+def test_prdc_of_the_scorer_is_the_function_on_its_features_with_real_radii_kept(tmp_path):
+    from gan_lightning.metrics.prdc import prdc
+
+    classifier, _ = load_classifier(random_classifier_file(tmp_path / "c.pt"))
+    scorer = Scorer(DigitsExtractor(classifier), kid_subsets=5, kid_subset_size=50, prdc=True)
+    real = _digits_like(150, 0)
+    scorer.add_real([real], (0.0, 1.0))
+    real_features, _ = scorer.extractor.extract(real, (0.0, 1.0))
+    for seed in (1, 2):  # the second evaluation reuses the real radii of the first
+        scorer.reset_generated()
+        fake = _digits_like(120, seed)
+        scorer.add_generated([fake], (0.0, 1.0))
+        scores = scorer.compute()
+        fake_features, _ = scorer.extractor.extract(fake, (0.0, 1.0))
+        expected = prdc(real_features, fake_features)
+        assert {k: scores[f"{k}_digits"] for k in expected} == pytest.approx(expected)
+    assert scorer._real_radii is not None
+    scorer.add_real([real[:100]], (0.0, 1.0))  # other real images: radii recomputed
+    assert scorer._real_radii is None
