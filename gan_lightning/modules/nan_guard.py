@@ -108,7 +108,7 @@ class NanGuard:
                 found_inf if self.halted is None else torch.maximum(self.halted, found_inf)
             )
             found_inf = self.halted
-        with step_masked_by_found_inf(optimizer.optimizer, found_inf):
+        with step_masked_by_found_inf(getattr(optimizer, "optimizer", optimizer), found_inf):
             optimizer.step()
         return 1.0 - found_inf
 
