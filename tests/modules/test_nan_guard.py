@@ -227,3 +227,47 @@ def test_host_checks_read_back_every_update():
     reads = HostReads()
     fit(model, 6, reads, log_every=4)
     assert all(n >= 2 for n in reads.per_batch[1:3]), reads.per_batch
+
+
+#: What HostReads of the last :func:`gan_lightning.train.run` saw (Hydra builds the callback).
+LAST_READS: list[HostReads] = []
+
+
+class RecordedHostReads(HostReads):
+    def __init__(self) -> None:
+        super().__init__()
+        LAST_READS[:] = [self]
+
+
+def test_the_default_callbacks_and_logger_add_no_host_sync_per_batch(
+    mnist_dir, tmp_path, monkeypatch
+):
+    """``train.run`` with the default callbacks (checkpoints, pictures, curves, learning rates,
+    progress lines, metrics), a logger, EMA and the NaN guard checked on the device: still no
+    host read between logging steps (every 8 batches here)."""
+    from omegaconf import open_dict
+
+    from gan_lightning.train import run
+    from tests.conftest import compose_config
+
+    monkeypatch.setattr(GAN, "defer_nan_checks", True)
+    cfg = compose_config(
+        [
+            "model.ema_decay=0.999",
+            "callbacks.progress.style=lines",
+            "logger=csv",
+            "trainer.limit_val_batches=0",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=24",
+            "trainer.log_every_n_steps=8",
+            "trainer.precision=32-true",
+        ],
+        tmp_path,
+    )
+    with open_dict(cfg):
+        cfg.callbacks.zz_host_reads = {"_target_": f"{__name__}.RecordedHostReads"}
+    run(cfg)
+    per_batch = LAST_READS[0].per_batch
+    quiet = [n for batch, n in enumerate(per_batch) if batch % 8 not in (0, 7)]
+    assert len(per_batch) == 24 and len(quiet) == 18
+    assert quiet == [0] * len(quiet), per_batch
