@@ -33,9 +33,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import instantiate
 
 from benchmarks import report
-from benchmarks.cases import CASES, REPO, compose_config, data_dir, load_case_data
+from benchmarks.cases import (
+    CASES,
+    GPU_CASES,
+    REPO,
+    compose_config,
+    data_dir,
+    load_case_data,
+    synthetic_case_data,
+)
 from benchmarks.plain import Options, Timing, time_plain
 
 log = logging.getLogger("benchmarks")
@@ -179,8 +188,11 @@ def measure(
 ) -> Timing:
     from benchmarks.project import time_project
 
-    case = CASES[case_name]
+    case = {**CASES, **GPU_CASES}[case_name]
     warmup = 3 if quick else case.warmup_steps
+    device = datas[case_name].device
+    if case.synthetic and (not path.startswith("plain") or path.startswith("plain_tv")):
+        raise SkipPath("synthetic images: the plain loop on in-memory tensors only")
     if path.startswith("plain"):
         options = Options(autocast="bf16") if path == "plain_bf16" else Options()
         feeder = {"plain_tv0": "torchvision0", "plain_tv2": "torchvision2"}.get(path, "memory")
@@ -200,7 +212,37 @@ def measure(
         cls = name.removesuffix("_bare").replace("*", kind)
         extra = (*extra, f"model._target_=benchmarks.prototypes.{cls}")
     quick_case = case if not quick else type(case)(**{**case.__dict__, "warmup_steps": warmup})
-    return time_project(quick_case, variant, extra, seconds, stock_lightning=stock)
+    return time_project(quick_case, variant, extra, seconds, stock_lightning=stock, device=device)
+
+
+class SkipPath(Exception):
+    """A path that does not apply to a case (not measured, not an error)."""
+
+
+def time_loader(data: Any, seconds: float) -> dict[str, float]:
+    """Images per second of the project's training loader alone (MNIST as ``train.py``
+    builds it), each batch copied to the case's device, the device synchronized at the window's
+    ends: what the data side can feed a GPU, without any training."""
+    from benchmarks.plain import synchronize
+    from gan_lightning.utils.batches import images_of
+
+    datamodule = instantiate(data.cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    images, batches = 0, iter(datamodule.train_dataloader())
+    images_of(next(batches)).to(data.device)  # workers started, first batch ready
+    synchronize(data.device)
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        try:
+            batch = images_of(next(batches)).to(data.device, non_blocking=True)
+        except StopIteration:
+            batches = iter(datamodule.train_dataloader())
+            continue
+        images += batch.shape[0]
+    synchronize(data.device)
+    elapsed = time.perf_counter() - start
+    return {"images_per_s": images / elapsed, "images": images, "seconds": elapsed}
 
 
 def interleaved(
@@ -220,6 +262,9 @@ def interleaved(
                 entry: dict[str, Any] = {"case": case, "path": path, "repeat": repeat}
                 try:
                     entry.update(measure(case, path, datas, seconds, quick).as_dict())
+                except SkipPath:
+                    continue
+                try:
                     log.warning(
                         "repeat %d %-10s %-14s %8.0f img/s (median step %8.0f)",
                         repeat,
@@ -278,6 +323,20 @@ def fast_paths(
 
 
 # --------------------------------------------------------------------------- main
+def check_device(device: str) -> str | None:
+    """Why ``--device`` cannot be measured here (one line), or ``None``."""
+    if device == "cpu":
+        return None
+    if device != "cuda":
+        return f"--device {device!r} is not known; use cpu or cuda."
+    if not torch.cuda.is_available():
+        return (
+            "--device cuda: this machine has no usable CUDA GPU (torch.cuda.is_available() is "
+            "False); run `make bench` without it, or on a GPU machine."
+        )
+    return None
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench", description=__doc__.splitlines()[0]
@@ -295,11 +354,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "'*' in the class name is GAN or VAE by case, e.g. proto_LeanLog*)",
     )
     parser.add_argument("--skip", default="", help="comma list: fast_paths,startup,default_run")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, or cuda: the plain loop and the project on the GPU, plus the GPU-only cases "
+        f"{sorted(GPU_CASES)} and the loader's images/s",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    device_error = check_device(args.device)
+    if device_error:
+        print(f"Error: {device_error}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     import pytorch_lightning  # noqa: F401 - it sets its loggers' levels when imported
 
@@ -315,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (1 if quick else 3)
     seconds = args.seconds or (0.3 if quick else 2.0)
     cases = args.cases.split(",") if args.cases else (["gan", "dcgan64"] if quick else list(CASES))
+    if args.device != "cpu" and not args.cases:
+        cases += list(GPU_CASES)
     skip = set(filter(None, args.skip.split(",")))
     out_dir = Path(args.out) if args.out else (REPO / "logs" / "bench" if quick else REPO)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -327,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m benchmarks.bench "
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "mode": "quick" if quick else "full",
+        "device": args.device,
         "repeats": repeats,
         "seconds": seconds,
         "machine": machine_info(threads),
@@ -335,18 +407,26 @@ def main(argv: list[str] | None = None) -> int:
     }
     log.warning("measuring peaks ...")
     record["peaks_gflops"] = (measure_peaks(0.05, 2) if quick else measure_peaks()).as_dict()
-    datas = {
-        name: load_case_data(compose_config(CASES[name].overrides, out_dir / "tmp"))
-        for name in cases
-    }
+    every_case = {**CASES, **GPU_CASES}
+    datas = {}
+    for name in cases:
+        cfg = compose_config(every_case[name].overrides, out_dir / "tmp")
+        if every_case[name].synthetic:
+            datas[name] = synthetic_case_data(cfg, every_case[name].synthetic, args.device)
+        else:
+            datas[name] = load_case_data(cfg, args.device)
     record["cases"] = {
         name: {
-            "description": CASES[name].description,
-            "overrides": list(CASES[name].overrides),
+            "description": every_case[name].description,
+            "overrides": list(every_case[name].overrides),
             "batch_size": datas[name].batch_size,
         }
         for name in cases
     }
+    if args.device != "cpu":
+        loader_case = next(n for n in cases if not every_case[n].synthetic)
+        record["loader"] = {"case": loader_case, **time_loader(datas[loader_case], seconds)}
+        log.warning("loader alone (%s): %s", loader_case, record["loader"])
     with plain_pytorch_env():
         record["flops"] = {name: step_flops(datas[name]) for name in cases}
     paths = args.paths.split(",") if args.paths else list(PATHS)

@@ -29,6 +29,9 @@ class Case:
     warmup_steps: int = 20
     #: Tags: which target rows this case belongs to.
     tags: tuple[str, ...] = field(default=())
+    #: > 0: train on this many random uint8 images of the config's ``data.image_shape``
+    #: instead of the DataModule's (the plain loop only: no files to read).
+    synthetic: int = 0
 
 
 CASES: dict[str, Case] = {
@@ -50,6 +53,22 @@ CASES: dict[str, Case] = {
         Case("dcgan64", ("model=dcgan", "data.batch_size=64"), "DCGAN 28x28, batch 64", 5),
         Case("dcgan128", ("model=dcgan", "data.batch_size=128"), "DCGAN 28x28, batch 128", 4),
         Case("vae", ("model=vae",), "MLP VAE of seed 002 (2-d latent), batch 64", 30),
+    )
+}
+
+
+#: Cases measured only with ``--device cuda``: too slow for a CPU (a 64x64 DCGAN step at
+#: batch 128 takes ~11 s on the project's 2-core box).
+GPU_CASES: dict[str, Case] = {
+    case.name: case
+    for case in (
+        Case(
+            "dcgan3x64",
+            ("model=dcgan", "data=celeba", "data.batch_size=128"),
+            "DCGAN 3x64x64 (CelebA's shape) on synthetic uint8 images, batch 128",
+            10,
+            synthetic=4096,
+        ),
     )
 }
 
@@ -97,10 +116,30 @@ class CaseData:
     batch_size: int
     pixel_range: tuple[float, float]
     train_images: torch.Tensor  # uint8 (N, 1, 28, 28), the DataModule's training split
-    train_indices: torch.Tensor  # their positions in torchvision's 60k training set
+    train_indices: torch.Tensor | None  # their positions in torchvision's 60k training set
+    #: Where the plain loop trains: the nets and ``train_images`` are moved there once.
+    device: str = "cpu"
 
 
-def load_case_data(cfg: DictConfig) -> CaseData:
+def synthetic_case_data(cfg: DictConfig, n: int, device: str = "cpu") -> CaseData:
+    """``n`` random uint8 images of ``cfg.data.image_shape`` (seeded), no DataModule."""
+    shape = tuple(int(v) for v in cfg.data.image_shape)
+    images = torch.randint(
+        0, 256, (n, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    target = OmegaConf.select(cfg, "model._target_")
+    return CaseData(
+        cfg=cfg,
+        kind="vae" if target.endswith(".VAE") else "gan",
+        batch_size=int(cfg.data.batch_size),
+        pixel_range=tuple(float(v) for v in cfg.data.pixel_range),
+        train_images=images,
+        train_indices=None,
+        device=device,
+    )
+
+
+def load_case_data(cfg: DictConfig, device: str = "cpu") -> CaseData:
     """The DataModule's own training tensors (the same uint8 images, the same split), and
     where they sit in torchvision's 60k training set (for the DataLoader reference)."""
     from gan_lightning.data.sources.mnist import read_mnist
@@ -126,6 +165,7 @@ def load_case_data(cfg: DictConfig) -> CaseData:
         pixel_range=tuple(float(v) for v in cfg.data.pixel_range),
         train_images=images,
         train_indices=train_idx,
+        device=device,
     )
 
 

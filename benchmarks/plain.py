@@ -50,7 +50,7 @@ class Options:
     channels_last: bool | None = None
     compile: bool = False  #: ``torch.compile`` each net (the compile time is reported)
     adam: str = "default"  #: ``default`` (the config's), ``single``, ``foreach`` or ``fused````
-    autocast: str | None = None  #: ``bf16``: ``torch.autocast("cpu", torch.bfloat16)``
+    autocast: str | None = None  #: ``bf16``: ``torch.autocast(<the case's device>, bf16)``
     log_every: int = 50  #: read the losses back (``.item()``) every N steps, like a logger
 
     def label(self) -> str:
@@ -79,12 +79,19 @@ def _optimizer(factory: Any, params: Any, adam: str) -> torch.optim.Optimizer:
     return factory(params=params)
 
 
-def autocast_context(kind: str | None) -> contextlib.AbstractContextManager:
+def autocast_context(kind: str | None, device: str = "cpu") -> contextlib.AbstractContextManager:
     if kind is None:
         return contextlib.nullcontext()
     if kind == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     raise ValueError(f"unknown autocast {kind!r}")
+
+
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously: a clock read without
+    this measures the launches, not the work)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 class PlainTrainer:
@@ -97,6 +104,9 @@ class PlainTrainer:
         self.kind = data.kind
         cfg = data.cfg.model
         nets = build_nets(data.cfg)
+        for net in nets.values():  # moved once, before the optimizers are built on them
+            if isinstance(net, nn.Module):
+                net.to(data.device)
         conv = any(
             p.dim() == 4
             for net in nets.values()
@@ -153,7 +163,7 @@ class PlainTrainer:
     def step(self, real: torch.Tensor) -> None:
         if self.channels_last and real.dim() == 4:
             real = real.contiguous(memory_format=torch.channels_last)
-        with autocast_context(self.options.autocast):
+        with autocast_context(self.options.autocast, self.data.device):
             losses = self._gan_step(real) if self.kind == "gan" else self._vae_step(real)
         self.steps += 1
         if self.options.log_every and self.steps % self.options.log_every == 0:
@@ -213,19 +223,23 @@ class PlainTrainer:
 # ---------------------------------------------------------------------- data feeders
 def in_memory_batches(data: CaseData, seed: int = 0) -> Iterator[torch.Tensor]:
     """The DataModule's in-memory path without the DataLoader: a fresh permutation per epoch,
-    ``drop_last``, one indexing op per batch, uint8 -> ``pixel_range`` per batch."""
-    images = data.train_images
+    ``drop_last``, one indexing op per batch, uint8 -> ``pixel_range`` per batch. On a GPU
+    the uint8 images are moved there once and each epoch's order with them."""
+    images = data.train_images.to(data.device)
     n, b = images.shape[0], data.batch_size
     generator = torch.Generator().manual_seed(seed)
     while True:
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(data.device)
         for start in range(0, n - b + 1, b):
             yield uint8_to_range(images[order[start : start + b]], data.pixel_range)
 
 
 def torchvision_batches(data: CaseData, num_workers: int) -> Iterator[torch.Tensor]:
     """torchvision's MNIST dataset (PIL image -> ``ToTensor`` -> ``Normalize`` per sample) in a
-    ``DataLoader``: the usual way to feed MNIST, on the same training images."""
+    ``DataLoader``: the usual way to feed MNIST, on the same training images (each batch
+    copied to the case's device)."""
+    if data.train_indices is None:
+        raise ValueError("a synthetic case has no torchvision dataset")
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
 
@@ -247,7 +261,7 @@ def torchvision_batches(data: CaseData, num_workers: int) -> Iterator[torch.Tens
     )
     while True:
         for images, _ in loader:
-            yield images
+            yield images.to(data.device, non_blocking=True)
 
 
 # ---------------------------------------------------------------------- timing
@@ -336,6 +350,7 @@ def time_plain(
     compile_s = time.perf_counter() - start if options.compile else 0.0
     step_seconds: list[float] = []
     elapsed = 0.0
+    synchronize(data.device)  # the timed window starts and ends with an idle device
     cpu0 = time.process_time()
     last = time.perf_counter()
     while len(step_seconds) < min_steps or elapsed < seconds:
@@ -344,6 +359,10 @@ def time_plain(
         step_seconds.append(now - last)
         elapsed += now - last
         last = now
+    synchronize(data.device)
+    if data.device != "cpu":  # the queued work belongs to the window (to its last step)
+        now = time.perf_counter()
+        step_seconds[-1] += now - last
     cpu = time.process_time() - cpu0
     batches.close()  # shuts DataLoader workers down before the next measurement
     return Timing.from_steps(step_seconds, cpu, data.batch_size, startup, compile_s)

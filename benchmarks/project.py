@@ -67,7 +67,15 @@ class StepTimer(pl.Callback):
     batch (``startup_s``) and the wall time of the timed batches.
     """
 
-    def __init__(self, warmup_steps: int = 20, seconds: float = 3.0, min_steps: int = 5) -> None:
+    def __init__(
+        self,
+        warmup_steps: int = 20,
+        seconds: float = 3.0,
+        min_steps: int = 5,
+        synchronize: bool = False,
+    ) -> None:
+        #: CUDA: wait for the GPU where the timed window starts and ends.
+        self.synchronize = bool(synchronize)
         self.warmup_steps = max(1, int(warmup_steps))
         self.seconds = float(seconds)
         self.min_steps = int(min_steps)
@@ -84,6 +92,8 @@ class StepTimer(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        if self.synchronize and self.batches + 1 == self.warmup_steps:
+            self._wait_for_device()  # the window starts with an idle device
         now = time.perf_counter()
         self.batches += 1
         if self.batches == 1:
@@ -101,6 +111,15 @@ class StepTimer(pl.Callback):
         enough = len(self.step_seconds) >= self.min_steps
         if last_in_epoch or (enough and sum(self.step_seconds) >= self.seconds):
             trainer.should_stop = True
+            if self.synchronize:  # the work still queued belongs to the window's last step
+                self._wait_for_device()
+                self.step_seconds[-1] += time.perf_counter() - now
+
+    @staticmethod
+    def _wait_for_device() -> None:
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def time_project(
@@ -111,6 +130,7 @@ def time_project(
     min_steps: int = 5,
     output_root: str | Path | None = None,
     stock_lightning: bool = False,
+    device: str = "cpu",
 ) -> Timing:
     """One run of ``gan_lightning.train.run`` on ``case`` (+ ``variant``), timed.
 
@@ -126,6 +146,7 @@ def time_project(
         *extra_overrides,
         "trainer.limit_val_batches=0",
         "trainer.max_epochs=1",
+        *(["trainer.accelerator=gpu", "trainer.devices=1"] if device != "cpu" else []),
     ]
     with tempfile.TemporaryDirectory(dir=output_root, prefix=f"bench_{case.name}_") as out:
         cfg = compose_config(overrides, out)
@@ -137,6 +158,7 @@ def time_project(
                 "warmup_steps": case.warmup_steps,
                 "seconds": seconds,
                 "min_steps": min_steps,
+                "synchronize": device != "cpu",
             }
         LAST_TIMER.clear()
         speed_up = train.speed_up_lightning

@@ -303,6 +303,25 @@ def targets_table(record: dict[str, Any]) -> list[str]:
     return _table(["target", "measured", "goal", ""], rows)
 
 
+def device_lines(record: dict[str, Any]) -> list[str]:
+    """With ``--device cuda``: where the training ran and what the loader alone feeds."""
+    device = record.get("device", "cpu")
+    if device == "cpu":
+        return []
+    lines = [
+        f"Device: **{device}** (plain loop and project on it, nets and uint8 data moved once, "
+        "the device synchronized at both ends of every timed window; the peaks above are "
+        "the CPU's).",
+    ]
+    loader = record.get("loader")
+    if loader:
+        lines.append(
+            f"Loader alone (`{loader['case']}`'s training loader, batches copied to {device}): "
+            f"{fmt(loader['images_per_s'])} images/s."
+        )
+    return [*lines, ""]
+
+
 def render(record: dict[str, Any]) -> str:
     m = record["machine"]
     lines = [
@@ -321,6 +340,7 @@ def render(record: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v:.0f}" for k, v in record["peaks_gflops"].items())
         + ".",
         "",
+        *device_lines(record),
         "#### Targets",
         "",
         *targets_table(record),

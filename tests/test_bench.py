@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from tests.helpers import run_benchmark
 
@@ -47,3 +48,41 @@ def test_checkpoint_benchmark_measures_size_and_save_time(mnist_dir):
     assert float(megabytes) > 3 * 4 * count / 2**20  # fp32 weights + both Adam moments
     assert float(save_ms) > 0
     assert "| conv_vae |" in done.stdout
+
+
+def test_bench_on_cuda_without_a_gpu_says_so_and_stops(mnist_dir, monkeypatch, capsys):
+    """On a machine without CUDA, ``--device cuda`` is one error line and exit code 2, before
+    anything is measured."""
+    import torch
+
+    from benchmarks import bench
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(bench, "ensure_data", lambda: pytest.fail("measured without a GPU"))
+    assert bench.main(["--device", "cuda", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: --device cuda: this machine has no usable CUDA GPU")
+    assert bench.main(["--device", "tpu"]) == 2
+
+
+def test_plain_loop_on_a_device_moves_data_once_and_runs_synthetic_cases(tmp_path):
+    """The GPU path's plumbing, run on the CPU: the 3x64x64 synthetic case builds, steps and
+    times through the same code (device "cpu" stands in for "cuda")."""
+    from benchmarks.cases import GPU_CASES, compose_config, synthetic_case_data
+    from benchmarks.plain import Options, time_plain
+
+    case = GPU_CASES["dcgan3x64"]
+    cfg = compose_config([*case.overrides, "data.batch_size=4"], tmp_path)
+    data = synthetic_case_data(cfg, 16, "cpu")
+    assert data.train_images.shape == (16, 3, 64, 64) and data.train_images.dtype == torch.uint8
+    timing = time_plain(data, Options(), "memory", warmup_steps=1, seconds=0.0, min_steps=2)
+    assert timing.steps == 2 and timing.images_per_s > 0
+
+
+def test_loader_alone_is_measured_on_the_cases_device(mnist_dir, tmp_path):
+    from benchmarks.bench import time_loader
+    from benchmarks.cases import CASES, compose_config, load_case_data
+
+    cfg = compose_config(CASES["gan_default"].overrides, tmp_path)
+    measured = time_loader(load_case_data(cfg, "cpu"), 0.2)
+    assert measured["images"] > 0 and measured["images_per_s"] > 0

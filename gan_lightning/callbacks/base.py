@@ -184,10 +184,11 @@ class PictureCallback(pl.Callback):
         if self.every_n_steps and pl_module.batches_seen % self.every_n_steps == 0:
             self.draw(trainer, pl_module)
 
-    @rank_zero_only
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, *args: Any) -> None:
+        # Called after every batch: one integer test, rank zero asked only when a drawing is due.
         if self.every_n_steps and pl_module.batches_seen % self.every_n_steps == 0:
-            self.draw(trainer, pl_module)
+            if trainer.is_global_zero:
+                self.draw(trainer, pl_module)
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:

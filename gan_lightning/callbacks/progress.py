@@ -45,6 +45,13 @@ def short_metrics(metrics: dict[str, Any], training: bool = True) -> dict[str, A
     return out
 
 
+def module_values(pl_module: Any) -> dict[str, float]:
+    """The values the module shows in progress bars, as host numbers it read back at its
+    last logging step (:meth:`GenerativeModule.log_train`): Lightning would convert
+    ``prog_bar`` tensors to numbers after *every* batch, a host sync each."""
+    return dict(getattr(pl_module, "progress_values", None) or {})
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         value = value.item()
@@ -66,12 +73,16 @@ class MetricsRichProgressBar(RichProgressBar):
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         done = int(getattr(pl_module, "batches_seen", trainer.global_step))
         if not trainer.training or not self._shown or done % max(1, self.refresh_rate) == 0:
-            self._shown = short_metrics(super().get_metrics(trainer, pl_module))
+            metrics = {**super().get_metrics(trainer, pl_module), **module_values(pl_module)}
+            self._shown = short_metrics(metrics)
         return self._shown
 
 
 class LogLinesProgressBar(ProgressBar):
     """Plain, periodic log lines: readable in CI logs and files, no carriage returns."""
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        return {**super().get_metrics(trainer, pl_module), **module_values(pl_module)}
 
     def __init__(self, log_every_n_batches: int = 200) -> None:
         super().__init__()

@@ -34,3 +34,12 @@ class TensorImageDataset(Dataset):
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(indices, dtype=torch.long)
         return self.images[index], self.labels[index]
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def to(self, device: torch.device | str) -> TensorImageDataset:
+        """Move both tensors (once): batches are then gathered where they are used."""
+        self.images, self.labels = self.images.to(device), self.labels.to(device)
+        return self

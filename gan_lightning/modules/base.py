@@ -122,6 +122,8 @@ class GenerativeModule(pl.LightningModule):
         self.batches_seen = 0
         self._rng_to_restore: dict[str, Any] | None = None
         self._train_sums: dict[str, list] = {}  # key -> [sum on device, count] this epoch
+        #: What progress bars show (``train/d_loss_step`` -> number), read back at logging steps.
+        self.progress_values: dict[str, float] = {}
 
     # ------------------------------------------------------------------ sampling contract
     def sample_latent(
@@ -199,7 +201,10 @@ class GenerativeModule(pl.LightningModule):
         Instead the values are summed on their device every batch (no host sync), handed to
         ``self.log`` only every ``trainer.log_every_n_steps`` batches (when Lightning writes
         step values to the loggers anyway), and the epoch means are logged once per epoch
-        with one reduction across ranks (:meth:`on_train_epoch_end`)."""
+        with one reduction across ranks (:meth:`on_train_epoch_end`). The ``prog_bar`` values
+        are read back to the host here, once per logging step, into :attr:`progress_values`
+        (the project's progress bars show them): logged with Lightning's ``prog_bar=True`` they
+        would be converted to numbers after every batch, a host sync each on a GPU."""
         for key, value in values.items():
             value = value.detach()
             if key in self._train_sums:
@@ -209,10 +214,14 @@ class GenerativeModule(pl.LightningModule):
                 self._train_sums[key] = [value.clone().float(), 1]
         every = max(1, int(self.trainer.log_every_n_steps)) if self._trainer is not None else 1
         if self.batches_seen % every == 0:
+            shown = [key for key in values if key in prog_bar]
+            if shown:  # one host read for all of them, at a logging step
+                numbers = torch.stack([values[k].detach().float() for k in shown]).tolist()
+                self.progress_values = {f"{k}_step": v for k, v in zip(shown, numbers, strict=True)}
             for key, value in values.items():
                 self.log(
                     f"{key}_step", value.detach(), on_step=True, on_epoch=False,
-                    prog_bar=key in prog_bar, batch_size=batch_size,
+                    batch_size=batch_size,
                 )  # fmt: skip
 
     def log_epoch_means(self) -> None:

@@ -43,8 +43,9 @@ from gan_lightning.losses import (
     sample_targets,
 )
 from gan_lightning.modules.base import GenerativeModule, OptimizerFactory, check_optimizer
+from gan_lightning.modules.ema import ema_weight, lerp_all, update_ema
+from gan_lightning.modules.nan_guard import NanGuard, describe, stop_message
 from gan_lightning.modules.schedule import UpdateSchedule
-from gan_lightning.runtime.compat import foreach_lerp_
 from gan_lightning.utils.batches import images_of, labels_of
 from gan_lightning.utils.pixels import activation_can_produce
 
@@ -60,17 +61,15 @@ def ema_with_warmup(decay: float):
     With a fixed 0.999 the average of a short run still holds 0.999^n of the random initial
     weights (30% after 1200 updates) and samples from it are noise; the warm-up forgets the
     first generators quickly and reaches ``decay`` after about 10 / (1 - decay) updates.
+
+    The GAN itself updates the average with :func:`gan_lightning.modules.ema.update_ema` (the
+    same arithmetic, without host reads); this function serves ``AveragedModel``'s own
+    ``update_parameters``.
     """
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
-        count = float(n)
-        step = min(decay, (1.0 + count) / (10.0 + count))
-        if torch.is_floating_point(averaged[0]):
-            foreach_lerp_(averaged, current, 1.0 - step)
-        else:  # integer buffers (BatchNorm's num_batches_tracked): keep the newest count
-            for target, source in zip(averaged, current, strict=True):
-                target.copy_(source)
+        lerp_all(averaged, current, ema_weight(n, decay))  # integer buffers: the newest count
 
     return update
 
@@ -198,11 +197,12 @@ class GAN(GenerativeModule):
             )
         self.on_nan = on_nan
         self.skipped_batches = 0
+        self.nan_guard = NanGuard(on_nan)
         self.sample_with_ema = bool(sample_with_ema)
         self.ema_start = int(_check_range("ema_start", ema_start, 0))
         self.generator_ema: AveragedModel | None = None
         if ema_decay is not None:
-            decay = _check_range("ema_decay", ema_decay, 0.0, 1.0)
+            decay = self.ema_decay = _check_range("ema_decay", ema_decay, 0.0, 1.0)
             self.generator_ema = AveragedModel(
                 generator, multi_avg_fn=ema_with_warmup(decay), use_buffers=True
             )
@@ -264,6 +264,10 @@ class GAN(GenerativeModule):
 
     def extra_checkpoint_state(self) -> dict[str, Any]:
         return {**super().extra_checkpoint_state(), "skipped_batches": self.skipped_batches}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.nan_guard.read(self)  # a stopped run never saves; skipped batches counted
+        super().on_save_checkpoint(checkpoint)
 
     def load_extra_checkpoint_state(self, state: dict[str, Any]) -> None:
         super().load_extra_checkpoint_state(state)
@@ -337,10 +341,26 @@ class GAN(GenerativeModule):
         terms["g_loss"] = loss
         return terms
 
+    #: Check ``on_nan`` on the device and read the verdicts back only at logging steps
+    #: (:mod:`gan_lightning.modules.nan_guard`); ``None``: on accelerators, not on a CPU (where
+    #: a host read is free and the error surfaces in the batch that caused it).
+    defer_nan_checks: bool | None = None
+
+    def defers_nan_checks(self) -> bool:
+        if self.defer_nan_checks is not None:
+            return self.defer_nan_checks
+        return self.device.type != "cpu"
+
+    def nan_read_every(self) -> int:
+        """Batches between the NaN guard's host reads: Lightning's logging interval."""
+        return max(1, int(self.trainer.log_every_n_steps)) if self._trainer is not None else 1
+
     def _update(
         self, optimizer: Any, loss: torch.Tensor, net: nn.Module, name: str, loss_name: str
-    ) -> bool:
-        """Backward, clip, check, step; ``False`` for a skipped update (no weight changes)."""
+    ) -> bool | torch.Tensor:
+        """Backward, clip, check, step; ``False`` for a skipped update (no weight changes).
+        Checked on the device (:class:`NanGuard`), it returns a 0-d tensor instead: 1.0
+        where the update was applied, 0.0 where it was masked."""
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.grad_clip is not None:
@@ -349,15 +369,14 @@ class GAN(GenerativeModule):
             )
         grads = [p.grad for p in net.parameters() if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
+        if self.nan_guard.can_defer(self, optimizer):  # no host sync: masked on the device
+            return self.nan_guard.step(self, optimizer, name, loss, norm)
         # One host sync per update: the price of never applying a NaN step (free on a CPU).
         if not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm)):
-            what = f"{loss_name}={float(loss.detach()):.4g}, grad norm {float(norm):.4g}"
+            what = describe(loss_name, float(loss.detach()), float(norm))
             if self.on_nan == "stop":
                 raise NonFiniteError(
-                    f"Non-finite {loss_name} at batch {self.batches_seen} (epoch "
-                    f"{self.current_epoch}) in the {name}: {what}. Nothing was applied and the "
-                    "last checkpoint is the last good state; lower the learning rates, set "
-                    "model.grad_clip, or model.on_nan=skip_batch to skip such updates."
+                    stop_message(loss_name, self.batches_seen, self.current_epoch, name, what)
                 )
             # No gradient reaches any weight (torch optimizers skip parameters without one), but
             # the step is still counted, so trainer.max_steps stays a number of real batches.
@@ -385,7 +404,9 @@ class GAN(GenerativeModule):
             self.toggle_optimizer(opt_d)
             r1_due = self.r1_gamma > 0 and self.batches_seen % self.r1_every == 0
             terms = self.d_terms(real, real_labels, fake.detach(), fake_labels, r1_due)
-            skipped |= not self._update(opt_d, terms["d_loss"], self.discriminator, "D", "d_loss")
+            skipped |= (
+                self._update(opt_d, terms["d_loss"], self.discriminator, "D", "d_loss") is False
+            )
             self.untoggle_optimizer(opt_d)
             logs.update(terms)
 
@@ -394,31 +415,41 @@ class GAN(GenerativeModule):
             terms = self.g_terms(fake, fake_labels)
             g_applied = self._update(opt_g, terms["g_loss"], self.generator, "G", "g_loss")
             self.untoggle_optimizer(opt_g)
-            skipped |= not g_applied
+            skipped |= g_applied is False
             logs.update(terms)
-            if g_applied and self.generator_ema is not None:
-                self._update_ema()
+            if g_applied is not False and self.generator_ema is not None:
+                self._update_ema(None if g_applied is True else g_applied)
 
         self.batches_seen += 1
         if skipped:
             self.skipped_batches += 1
+        if self.batches_seen % self.nan_read_every() == 0:
+            self.nan_guard.read(self)  # at Lightning's logging steps: a host read anyway
         self._log_train(logs, n)
 
-    def _update_ema(self) -> None:
-        """Average from ``ema_start`` on; until then the EMA copy follows G exactly."""
+    def _update_ema(self, applied: torch.Tensor | None = None) -> None:
+        """Average from ``ema_start`` on; until then the EMA copy follows G exactly.
+        ``applied``: G's update was masked on the device where it is 0 (then so is this one)."""
         ema = self.generator_ema
-        if self.batches_seen < self.ema_start:
-            ema.n_averaged.zero_()  # the next update copies G again (n_averaged == 0)
-        ema.update_parameters(self.generator)
+        if self.batches_seen < self.ema_start:  # the next update copies G again (n_averaged == 0)
+            if applied is None:
+                ema.n_averaged.zero_()
+            else:
+                ema.n_averaged.mul_(1 - applied.to(ema.n_averaged.dtype))
+        update_ema(ema, self.generator, self.ema_decay, applied)
 
     def _log_train(self, logs: dict[str, torch.Tensor], batch_size: int) -> None:
         values = {f"train/{k}": v for k, v in logs.items()}
         self.log_train(values, batch_size, prog_bar=("train/d_loss", "train/g_loss"))
 
     def on_train_epoch_end(self) -> None:
+        self.nan_guard.read(self)
         super().on_train_epoch_end()
         if self.on_nan == "skip_batch":  # the running count, once an epoch
             self.log("train/skipped_batches", float(self.skipped_batches), on_epoch=True)
+
+    def on_train_end(self) -> None:
+        self.nan_guard.read(self)  # a run that ends between logging steps
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         real, real_labels = images_of(batch), labels_of(batch)

@@ -24,10 +24,9 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
@@ -51,8 +50,12 @@ __all__ = [
     "null_group_overrides",
     "report_user_errors",
     "resolve_device",
+    "show_help",
     "user_error",
 ]
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,33 @@ def null_group_overrides(argv: list[str]) -> list[str]:
             arg = f"{key.lstrip('+')}=none"
         out.append(arg)
     return out
+
+
+HELP_FLAGS = ("--help", "-h", "--hydra-help")
+
+
+def show_help(config_name: str, argv: list[str], app_module: str) -> int | None:
+    """``--help`` / ``--hydra-help`` of the app on ``conf/<config_name>.yaml`` whose task
+    lives in ``app_module``, without importing torch or Lightning (seconds of a help screen):
+    Hydra prints the help and exits before it would call a task. ``None`` when ``argv`` asks
+    for no help."""
+    if not any(arg in HELP_FLAGS for arg in argv):
+        return None
+
+    def task(cfg: DictConfig) -> None:  # never called: Hydra exits after the help
+        return None
+
+    task.__module__ = app_module  # Hydra names the app (and its help screen) after it
+    app = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(task)
+    saved, sys.argv = sys.argv, [sys.argv[0], *null_group_overrides(argv)]
+    try:
+        app()
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        sys.argv = saved
+        forget_hydra_run()
+    return 0
 
 
 def hydra_cli(
@@ -210,6 +240,8 @@ def forget_hydra_run() -> None:
 
 
 def resolve_device(device: str) -> torch.device:
+    import torch
+
     """``auto`` (a GPU when there is one), ``cpu``, ``cuda``, ``cuda:N``; checked."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -41,6 +41,10 @@ Everything else in the project uses public APIs. What is left, and why:
   (:mod:`gan_lightning.runtime.config_search`) instead of guessing which argument is which.
 * ``torch._foreach_lerp_`` updates a whole list of tensors in one kernel (the EMA of every
   weight at once); its public equivalent is a Python loop of ``lerp_`` calls.
+* torch's fused optimizers skip a step on the device when their ``found_inf`` attribute is 1
+  (``_step_supports_amp_scaling`` says they read it): the protocol ``GradScaler`` uses, and the
+  only way to mask an update without reading a verdict back to the host. The GAN's NaN guard
+  uses it on accelerators (:mod:`gan_lightning.modules.nan_guard`).
 
 ``tests/test_compat.py`` checks these attributes against the installed library versions, so
 an upgrade that renames them fails there, loudly, rather than somewhere in a training run.
@@ -52,9 +56,10 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where used: the help screens start without it
+    import torch
 
 
 def wandb_init_kwargs(logger: Any) -> dict[str, Any]:
@@ -105,6 +110,8 @@ def _result_metric_to_fast_path(original: Any) -> Any:
     already on ``device`` (what the slow path would produce: the same tensors, and an equal
     copy of the metadata). Anything else goes through Lightning's own ``to``."""
 
+    import torch
+
     @functools.wraps(original)
     def to(self: Any, *args: Any, **kwargs: Any) -> Any:
         if self.is_tensor and len(args) == 1 and not kwargs and isinstance(args[0], torch.device):
@@ -122,6 +129,57 @@ def _result_metric_to_fast_path(original: Any) -> Any:
     return to
 
 
+def _callback_hooks_fast_path(original: Any) -> Any:
+    """Lightning's ``call._call_callback_hooks`` without the calls that cannot do anything.
+
+    Lightning calls every hook of every callback at every point (about ten hooks per GAN
+    batch, for each of the ~10 default callbacks), each inside a profiler context named by
+    ``callback.state_key``, which ModelCheckpoint formats from five settings on every call.
+    With the default no-op profiler this version skips the context and the callbacks that do
+    not override the hook (``pl.Callback``'s own methods do nothing), so a callback that acts
+    every N batches costs one gated call per batch and one that never acts per batch costs
+    nothing. Anything else (a real profiler) goes through Lightning's own function."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.profilers import PassThroughProfiler
+
+    overridden: dict[tuple[type, str], bool] = {}
+
+    def acts(callback: Any, hook_name: str) -> bool:
+        key = (type(callback), hook_name)
+        if key not in overridden:
+            own = getattr(type(callback), hook_name, None)
+            overridden[key] = own is not getattr(pl.Callback, hook_name, None)
+        return overridden[key] or hook_name in callback.__dict__
+
+    @functools.wraps(original)
+    def call_hooks(
+        trainer: Any,
+        hook_name: str,
+        *args: Any,
+        monitoring_callbacks: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if monitoring_callbacks is not None or type(trainer.profiler) is not PassThroughProfiler:
+            return original(
+                trainer, hook_name, *args, monitoring_callbacks=monitoring_callbacks, **kwargs
+            )
+        pl_module = trainer.lightning_module
+        if pl_module:
+            prev_fx_name = pl_module._current_fx_name
+            pl_module._current_fx_name = hook_name
+        for callback in trainer.callbacks:
+            if acts(callback, hook_name):
+                fn = getattr(callback, hook_name)
+                if callable(fn):
+                    fn(trainer, trainer.lightning_module, *args, **kwargs)
+        if pl_module:
+            pl_module._current_fx_name = prev_fx_name
+        return None
+
+    call_hooks.gan_lightning_fast_path = True
+    return call_hooks
+
+
 _NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 _dropped_nvml_check = False
 
@@ -130,6 +188,7 @@ def speed_up_lightning(enabled: bool = True) -> None:
     """Undo two per-batch costs Lightning adds on a CPU machine; idempotent, behaviour-preserving.
 
     * The fast path of ``_ResultMetric.to`` above (every ``self.log`` call).
+    * The fast path of ``call._call_callback_hooks`` above (every callback hook).
     * ``import lightning`` sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` so that asking for CUDA
       never initialises it in a process that will fork. On a machine without a usable GPU
       that check dlopens NVML on *every* ``torch.cuda.is_available()``, and every
@@ -139,6 +198,8 @@ def speed_up_lightning(enabled: bool = True) -> None:
     ``enabled=False`` restores Lightning's own behaviour (the benchmark's A/B).
     """
     global _dropped_nvml_check
+    import torch
+    from pytorch_lightning.trainer import call
     from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
 
     patched = getattr(_ResultMetric.to, "gan_lightning_fast_path", False)
@@ -146,6 +207,11 @@ def speed_up_lightning(enabled: bool = True) -> None:
         _ResultMetric.to = _result_metric_to_fast_path(_ResultMetric.to)
     elif not enabled and patched:
         _ResultMetric.to = _ResultMetric.to.__wrapped__
+    hooks_patched = getattr(call._call_callback_hooks, "gan_lightning_fast_path", False)
+    if enabled and not hooks_patched:
+        call._call_callback_hooks = _callback_hooks_fast_path(call._call_callback_hooks)
+    elif not enabled and hooks_patched:
+        call._call_callback_hooks = call._call_callback_hooks.__wrapped__
     if enabled and os.environ.get(_NVML_CHECK) == "1" and torch.cuda.device_count() == 0:
         del os.environ[_NVML_CHECK]
         _dropped_nvml_check = True
@@ -210,4 +276,23 @@ def hydra_arguments(argv: list[str]) -> Any:
 # ---------------------------------------------------------------------------- torch
 def foreach_lerp_(targets: list[torch.Tensor], sources: list[torch.Tensor], weight: Any) -> None:
     """``target.lerp_(source, weight)`` for every pair, in one fused kernel."""
+    import torch
+
     torch._foreach_lerp_(targets, sources, weight)
+
+
+def supports_found_inf(optimizer: Any) -> bool:
+    """Whether ``optimizer.step()`` honours a ``found_inf`` attribute (torch's fused
+    optimizers; GradScaler's test for the same)."""
+    return bool(getattr(optimizer, "_step_supports_amp_scaling", False))
+
+
+@contextmanager
+def step_masked_by_found_inf(optimizer: Any, found_inf: torch.Tensor) -> Iterator[None]:
+    """Steps of ``optimizer`` inside this block change nothing (weights, moments, step count)
+    where the 0-d float tensor ``found_inf`` is 1, decided on its device (as GradScaler does)."""
+    optimizer.found_inf = found_inf
+    try:
+        yield
+    finally:
+        optimizer.__dict__.pop("found_inf", None)

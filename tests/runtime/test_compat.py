@@ -185,3 +185,61 @@ def test_foreach_lerp_matches_lerp():
     compat.foreach_lerp_(targets, sources, 0.25)
     torch.testing.assert_close(targets[0], torch.full((3,), 0.25))
     torch.testing.assert_close(targets[1], torch.full((2,), 0.75))
+
+
+def test_fused_adam_skips_its_step_when_found_inf_is_set():
+    weight = torch.nn.Parameter(torch.ones(3))
+    adam = torch.optim.Adam([weight], lr=0.1, fused=True)
+    assert compat.supports_found_inf(adam)
+    assert not compat.supports_found_inf(torch.optim.Adam([weight], lr=0.1, foreach=False))
+    weight.grad = torch.full((3,), float("nan"))
+    with compat.step_masked_by_found_inf(adam, torch.ones(())):
+        adam.step()
+    assert not hasattr(adam, "found_inf")
+    torch.testing.assert_close(weight.detach(), torch.ones(3))  # nothing applied
+    assert float(adam.state[weight]["step"]) == 0.0  # the step count not advanced either
+    assert torch.equal(adam.state[weight]["exp_avg"], torch.zeros(3))
+    weight.grad = torch.ones(3)
+    with compat.step_masked_by_found_inf(adam, torch.zeros(())):
+        adam.step()
+    assert float(adam.state[weight]["step"]) == 1.0 and (weight.detach() < 1).all()
+
+
+def test_callback_hooks_fast_path_calls_what_acts_and_skips_no_ops():
+    """Lightning's hook dispatcher is swappable (``call._call_callback_hooks``), and the fast
+    path calls overridden hooks (class or instance) with Lightning's arguments, skips
+    ``pl.Callback``'s no-ops, and leaves a real profiler to Lightning's own function."""
+    import inspect
+    from types import SimpleNamespace
+
+    import pytorch_lightning as pl
+    from pytorch_lightning.profilers import PassThroughProfiler, SimpleProfiler
+    from pytorch_lightning.trainer import call
+
+    original = getattr(call._call_callback_hooks, "__wrapped__", call._call_callback_hooks)
+    assert list(inspect.signature(original).parameters)[:2] == ["trainer", "hook_name"]
+    calls = []
+
+    class Acting(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            calls.append(("class", batch_idx, pl_module))
+
+    quiet = pl.Callback()
+    instance_hook = pl.Callback()
+    instance_hook.on_train_batch_end = lambda trainer, module, *a: calls.append(("instance", a))
+    module = SimpleNamespace(_current_fx_name="before")
+    trainer = SimpleNamespace(
+        callbacks=[Acting(), quiet, instance_hook],
+        lightning_module=module,
+        profiler=PassThroughProfiler(),
+    )
+    fast = compat._callback_hooks_fast_path(original)
+    fast(trainer, "on_train_batch_end", None, "batch", 3)
+    assert calls == [("class", 3, module), ("instance", (None, "batch", 3))]
+    assert module._current_fx_name == "before"
+    seen = []
+    fast.__wrapped__ = lambda *a, **k: seen.append(a[1])  # what the real profiler gets
+    slow = compat._callback_hooks_fast_path(fast.__wrapped__)
+    trainer.profiler = SimpleProfiler()
+    slow(trainer, "on_train_batch_end", None, "batch", 3)
+    assert seen == ["on_train_batch_end"]
