@@ -28,6 +28,7 @@ from gan_lightning.runtime.distributed import ddp_job
 from gan_lightning.runtime.loggers import finish_loggers, log_run_config
 from gan_lightning.runtime.precision import choose_precision
 from gan_lightning.runtime.resume import resume_argv, resume_checkpoint, wandb_run_id
+from gan_lightning.runtime.safe_config import check_trust
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
 def prepare_resume(cfg: DictConfig, ckpt_path: str) -> None:
     """Check the checkpoint before anything is built (safe to load, ours, the same model
     class), point the W&B logger at the run it continues, and say where training resumes."""
-    checkpoint = read_checkpoint(ckpt_path)
+    checkpoint = read_checkpoint(ckpt_path, trust=check_trust(cfg.get("trust")))
     state = checkpoint[CHECKPOINT_KEY]
     saved = state["config"]["model"].get("_target_")
     if saved != cfg.model.get("_target_"):

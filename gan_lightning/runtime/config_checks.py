@@ -33,6 +33,7 @@ TOP_LEVEL: dict[str, Any] = {
     "seed": int | None,
     "resume": typing.Literal["auto"] | None,
     "ckpt_path": str | None,
+    "trust": list[str] | None,
     "optimized_metric": str | None,
     "num_threads": int | None,
     "matmul_precision": typing.Literal["highest", "high", "medium"] | None,

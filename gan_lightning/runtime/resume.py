@@ -25,9 +25,18 @@ def _key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+#: Overrides that say how to continue, not what the experiment is.
+NOT_THE_EXPERIMENT = ("resume", "trust")
+
+
 def _comparable(overrides: list[str]) -> set[str]:
-    """Overrides that define the experiment: ``resume`` and Hydra's own settings aside."""
-    return {o for o in overrides if _key(o) != "resume" and not _key(o).startswith("hydra.")}
+    """Overrides that define the experiment: ``resume``, ``trust`` and Hydra's own settings
+    aside."""
+    return {
+        o
+        for o in overrides
+        if _key(o) not in NOT_THE_EXPERIMENT and not _key(o).startswith("hydra.")
+    }
 
 
 def find_previous_run(runs_dir: Path, overrides: list[str]) -> Path | None:
@@ -46,9 +55,30 @@ def find_previous_run(runs_dir: Path, overrides: list[str]) -> Path | None:
     return None
 
 
+#: Hydra's flags that add a user's config folder to the search path (they take a value).
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+
+
+def user_config_dirs(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``(folders given with --config-dir/-cd, the other arguments)``: both ``--config-dir X``
+    and ``--config-dir=X``, so neither the folder nor the flag is taken for an override."""
+    dirs, rest = [], []
+    args = iter(argv)
+    for arg in args:
+        flag, sep, value = arg.partition("=")
+        if flag in CONFIG_DIR_FLAGS:
+            folder = value if sep else next(args, "")
+            dirs.append(str(Path(folder).expanduser().resolve()))
+        else:
+            rest.append(arg)
+    return dirs, rest
+
+
 def resume_argv(argv: list[str], config_dir: str, config_name: str = "config") -> list[str]:
-    """``argv`` plus ``hydra.run.dir=<previous run>`` when ``resume=auto`` asks for it."""
-    overrides = [a for a in argv if not a.startswith("-")]
+    """``argv`` plus ``hydra.run.dir=<previous run>`` when ``resume=auto`` asks for it (the
+    experiment composed as Hydra will, user config folders of ``--config-dir`` included)."""
+    user_dirs, args = user_config_dirs(argv)
+    overrides = [a for a in args if not a.startswith("-")]
     modes = [a.split("=", 1)[1] for a in overrides if _key(a) == "resume"]
     if not modes or modes[-1] in ("null", "None", ""):
         return argv
@@ -64,9 +94,10 @@ def resume_argv(argv: list[str], config_dir: str, config_name: str = "config") -
 
     from gan_lightning.runtime.compat import clear_hydra_state
 
+    search = [f"hydra.searchpath=[{','.join('file://' + d for d in user_dirs)}]"] if user_dirs else []
     try:
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=overrides)
+            cfg = compose(config_name=config_name, overrides=[*overrides, *search])
     finally:
         clear_hydra_state()
     runs_dir = Path(str(cfg.paths.log_dir)) / str(cfg.task_name) / "runs"
