@@ -197,9 +197,9 @@ def probe_nets(
     device = next((p.device for p in generator.parameters()), torch.device("cpu"))
     z = z.to(device)
     labels = labels.to(device) if labels is not None else None
+    expected = tuple(int(s) for s in image_shape) if image_shape is not None else None
     with torch.no_grad(), eval_mode(generator, discriminator):
-        images = generator(z, labels) if num_classes else generator(z)
-        expected = tuple(int(s) for s in image_shape) if image_shape is not None else None
+        images = _run("model.generator", generator, z, labels)
         if not isinstance(images, torch.Tensor) or (
             expected is not None and tuple(images.shape) != (n, *expected)
         ):
@@ -210,9 +210,21 @@ def probe_nets(
                 f"*data.image_shape) ({DOC})."
             )
         d_device = next((p.device for p in discriminator.parameters()), device)
-        images = images.to(d_device)
-        logits = discriminator(images, labels) if num_classes else discriminator(images)
+        logits = _run("model.discriminator", discriminator, images.to(d_device), labels)
         as_logits(logits, n, f"model.discriminator ({_name(discriminator)})")
+
+
+def _run(key: str, net: nn.Module, inputs: torch.Tensor, labels: torch.Tensor | None) -> Any:
+    """``net(inputs[, labels])``; an exception inside it becomes one line naming the net and
+    what it was given (a layer built for another image size, another latent size ...)."""
+    try:
+        return net(inputs, labels) if labels is not None else net(inputs)
+    except Exception as err:  # noqa: BLE001 - any failure of user code on a valid input
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(
+            f"{key} ({_name(net)}) fails on a batch of shape {list(inputs.shape)}"
+            f"{' with labels' if labels is not None else ''}: {first} ({DOC})."
+        ) from err
 
 
 def check_datamodule(datamodule: Any) -> tuple[int, ...] | None:

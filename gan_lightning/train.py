@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
+from gan_lightning.contracts import check_module
 from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_KEY
 from gan_lightning.runtime.checkpoints import read_checkpoint
@@ -70,6 +71,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     check_config(cfg)  # (again: build() is also called on its own, by tests and notebooks)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    check_module(model)  # what callbacks, metrics and the CLIs call (docs/contract.md)
     rank_zero_info(f"Built {describe(model)}")
     # Missing data fails here, after the nets are known to fit the data's shape but before
     # metrics (which may need feature-extractor weights) and loggers are set up.

@@ -167,9 +167,15 @@ def load_module(
             f"Could not rebuild the model of {path} from {source} "
             f"(model._target_={config['model'].get('_target_')!r}): {err}"
         ) from err
-    missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
+    source = f"model_config={model_config}" if model_config else "its config"
+    try:
+        missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
+    except RuntimeError as err:  # tensors of other shapes (another width, another net)
+        why = str(err).strip().splitlines()[1:2] or [str(err)]
+        raise ConfigError(
+            f"The weights in {path} do not fit the model {source} builds ({why[0].strip()})."
+        ) from err
     if missing or unexpected:
-        source = f"model_config={model_config}" if model_config else "its config"
         raise ConfigError(
             f"The weights in {path} do not fit the model {source} builds "
             f"(missing: {list(missing)[:5]}, unexpected: {list(unexpected)[:5]}); was the "

@@ -94,7 +94,9 @@ def resume_argv(argv: list[str], config_dir: str, config_name: str = "config") -
 
     from gan_lightning.runtime.compat import clear_hydra_state
 
-    search = [f"hydra.searchpath=[{','.join('file://' + d for d in user_dirs)}]"] if user_dirs else []
+    search = (
+        [f"hydra.searchpath=[{','.join('file://' + d for d in user_dirs)}]"] if user_dirs else []
+    )
     try:
         with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=[*overrides, *search])

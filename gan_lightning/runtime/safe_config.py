@@ -81,7 +81,9 @@ def check_trust(trust: Any) -> tuple[str, ...]:
     if isinstance(trust, str):
         trust = [trust]
     if not isinstance(trust, Iterable):
-        raise ConfigError(f"{TRUST_KEY}={trust!r} must be a list of module prefixes, e.g. [my_project].")
+        raise ConfigError(
+            f"{TRUST_KEY}={trust!r} must be a list of module prefixes, e.g. [my_project]."
+        )
     prefixes = tuple(str(p) for p in trust)
     for prefix in prefixes:
         if not _PREFIX.match(prefix):
@@ -125,10 +127,15 @@ def trusted_class(target: str, trust: tuple[str, ...]) -> tuple[type | None, str
     obj = vars(module).get(name)  # the module's own namespace: no __getattr__, no attribute walk
     if not isinstance(obj, type):
         return None, f"it is a {type(obj).__name__}, not a class; only classes are trusted"
-    if obj.__module__ != module_name or obj.__qualname__ != name or not _under(
-        obj.__module__, prefix
+    if (
+        obj.__module__ != module_name
+        or obj.__qualname__ != name
+        or not _under(obj.__module__, prefix)
     ):
-        return None, f"it is {obj.__module__}.{obj.__qualname__}, not a class defined in {module_name}"
+        return (
+            None,
+            f"it is {obj.__module__}.{obj.__qualname__}, not a class defined in {module_name}",
+        )
     if not issubclass(obj, _trusted_bases()):
         return None, (
             "it is not a torch.nn.Module, LightningDataModule, Callback, optimizer or scheduler "

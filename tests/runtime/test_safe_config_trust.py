@@ -146,9 +146,7 @@ def packages(tmp_path, monkeypatch):
     marker = tmp_path / MARKER
     planted = f"open({str(marker)!r}, 'w').write('ran')\n"
     (root / "trusted_pkg").mkdir(parents=True)
-    (root / "trusted_pkg" / "__init__.py").write_text(
-        textwrap.dedent(PACKAGE)
-    )
+    (root / "trusted_pkg" / "__init__.py").write_text(textwrap.dedent(PACKAGE))
     (root / "trusted_pkg" / "__main__.py").write_text(planted)
     (root / "trusted_pkg_evil").mkdir()
     (root / "trusted_pkg_evil" / "__init__.py").write_text(
