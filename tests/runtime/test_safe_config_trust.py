@@ -203,3 +203,15 @@ def test_trust_takes_module_prefixes_only(bad):
     with pytest.raises(ConfigError, match="is not a module prefix"):
         check_trust([bad])
     assert check_trust(None) == () and check_trust("my_gan") == ("my_gan",)
+
+
+@pytest.mark.parametrize("prefix", ["os", "builtins", "torch", "subprocess", "gan_lightning"])
+def test_even_trusting_their_packages_never_lets_functions_through(prefix, tmp_path):
+    """A careless ``trust=[os]`` still lets no function, and no class that is not a net,
+    DataModule, callback or optimizer, be called from a checkpoint."""
+    for target in ("os.system", "builtins.exec", "builtins.type", "torch.load", "torch.hub.load",
+                   "subprocess.Popen", "gan_lightning.data.sources.mnist.pip_download"):  # fmt: skip
+        node = {"_target_": target, "_args_": [f"touch {tmp_path / MARKER}"]}
+        with pytest.raises(ConfigError, match="not allowed in a saved config"):
+            check_trusted(node, "model", [prefix])
+    assert not (tmp_path / MARKER).exists()
