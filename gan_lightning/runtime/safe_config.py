@@ -122,9 +122,11 @@ def trusted_class(target: str, trust: tuple[str, ...]) -> tuple[type | None, str
         return None, "it is not module.Class (private and dunder names are never trusted)"
     try:
         module = importlib.import_module(module_name)
-    except ImportError as err:
+    except Exception as err:  # noqa: BLE001 - ImportError, or the module's own failure
         return None, f"{module_name} cannot be imported as a module of {prefix} ({err})"
     obj = vars(module).get(name)  # the module's own namespace: no __getattr__, no attribute walk
+    if obj is None:
+        return None, f"{module_name} defines no {name}"
     if not isinstance(obj, type):
         return None, f"it is a {type(obj).__name__}, not a class; only classes are trusted"
     if (
