@@ -4,7 +4,9 @@ Also ``python -m gan_lightning.evaluate`` and ``make eval CKPT=...``; keys and e
 ``conf/evaluate.yaml`` (``gan-evaluate --help`` prints them).
 
 The model is rebuilt from the config saved in the checkpoint (loaded with
-``weights_only=True``), the real images come from the run's own data config, and the scoring
+``weights_only=True``; classes of your own package need ``trust=[my_project]``, or
+``model_config=<your config>`` rebuilds model, data and metrics from your file and reads only
+the weights), the real images come from the run's own data config, and the scoring
 settings default to the ones the run trained with, so with no overrides the numbers equal
 the ones logged during training (``val/fid_digits`` ... of that epoch). A directory scores
 every checkpoint in it (real features are extracted once) and prints a table over epochs, like
@@ -27,16 +29,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.protocol import describe
 from gan_lightning.modules.base import CHECKPOINT_KEY
-from gan_lightning.runtime.checkpoints import load_module, read_checkpoint, use_ema
+from gan_lightning.runtime.checkpoints import (
+    load_module,
+    read_checkpoint,
+    read_own_config,
+    use_ema,
+)
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
 from gan_lightning.runtime.config_checks import app_args, check_node
-from gan_lightning.runtime.safe_config import instantiate_trusted
+from gan_lightning.runtime.safe_config import check_trust, instantiate_trusted
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +68,14 @@ class EvaluateArgs:
     data_dir: str | None = None
     seed: int | None = None
     ema: bool | None = None
+    trust: list[str] | None = None
+    model_config: str | None = None
 
 
 def check_args(cfg: DictConfig) -> EvaluateArgs:
     """The top-level keys, checked: exactly one of ``ckpt`` and ``baseline``."""
     args = app_args(cfg, EvaluateArgs, "gan-evaluate")
+    args.trust = check_trust(args.trust)
     if (args.ckpt is None) == (args.baseline is None):
         raise ConfigError(
             "pass exactly one of ckpt=<path> or baseline=train (see gan-evaluate --help)."
@@ -152,8 +163,10 @@ def find_checkpoints(path: Path) -> list[Path]:
     return found
 
 
-def checkpoint_info(path: Path) -> dict[str, Any]:
-    checkpoint = read_checkpoint(path)
+def checkpoint_info(
+    path: Path, trust: tuple[str, ...] = (), check_config: bool = True
+) -> dict[str, Any]:
+    checkpoint = read_checkpoint(path, trust=trust, check_config=check_config)
     state = checkpoint[CHECKPOINT_KEY]
     return {
         "checkpoint": path.name,
@@ -164,9 +177,11 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
     }
 
 
-def order_checkpoints(paths: list[Path]) -> list[dict[str, Any]]:
+def order_checkpoints(
+    paths: list[Path], trust: tuple[str, ...] = (), check_config: bool = True
+) -> list[dict[str, Any]]:
     """By epoch then step; ``last.ckpt`` is dropped when it duplicates an epoch checkpoint."""
-    infos = [{**checkpoint_info(p), "path": p} for p in paths]
+    infos = [{**checkpoint_info(p, trust, check_config), "path": p} for p in paths]
     seen = {(i["epoch"], i["global_step"]) for i in infos if i["path"].name != "last.ckpt"}
     infos = [
         i
@@ -267,15 +282,25 @@ def print_table(rows: list[dict[str, Any]], extractor: str, title: str) -> None:
 
 
 # --------------------------------------------------------------------------- main
-def build_scoring(config: DictConfig) -> tuple[Any, Any]:
-    """(DataModule set up, metrics component prepared) from a resolved run config."""
-    # Through the allowlist: with ckpt=, these nodes come from a file someone gave us.
-    metrics = instantiate_trusted(config.metrics, "metrics")  # checks settings before data
+def build_scoring(
+    config: DictConfig, trust: tuple[str, ...] = (), own: tuple[str, ...] = ()
+) -> tuple[Any, Any]:
+    """(DataModule set up, metrics component prepared) from a resolved run config; the nodes
+    named in ``own`` come from the user's own ``model_config`` file, the others from a file
+    someone may have given them."""
+
+    def build(key: str) -> Any:
+        if key in own:
+            return instantiate(config[key])
+        # Through the allowlist: with ckpt=, these nodes come from a file someone gave us.
+        return instantiate_trusted(config[key], key, trust)
+
+    metrics = build("metrics")  # checks settings before data
     if not metrics.enabled:
         raise ConfigError(
             "this run's data are not images (data.image_shape); there is nothing to score."
         )
-    datamodule = instantiate_trusted(config.data, "data")
+    datamodule = build("data")
     datamodule.prepare_data()
     datamodule.setup("fit")
     metrics.prepare(datamodule)
@@ -291,8 +316,9 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
             check_node(cfg[key], key)
     device = resolve_device(args.device)
     if args.baseline is not None:
-        config = with_paper_scores(baseline_config(cfg, args.data_dir), list(overrides or []))
-        datamodule, metrics = build_scoring(config)
+        config = baseline_config(cfg, args.data_dir)  # the user's own composed config
+        config = with_paper_scores(config, list(overrides or []))
+        datamodule, metrics = build_scoring(config, args.trust, own=("metrics", "data"))
         metrics.scorer.to(device)
         start = time.perf_counter()
         scores = metrics.score_real_as_generated(datamodule, args.baseline)
@@ -315,14 +341,18 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
         return [row]
 
     path = Path(args.ckpt).expanduser()
-    infos = order_checkpoints(find_checkpoints(path))
+    own_config = args.model_config is not None
+    infos = order_checkpoints(find_checkpoints(path), args.trust, check_config=not own_config)
     changes = user_overrides(cfg, list(overrides or []))
-    config = metrics_config(infos[0]["config"], cfg, changes, args.data_dir)
+    own = read_own_config(args.model_config) if own_config else {}
+    config = metrics_config({**infos[0]["config"], **own}, cfg, changes, args.data_dir)
     config = with_paper_scores(config, list(overrides or []))
-    datamodule, metrics = build_scoring(config)
+    datamodule, metrics = build_scoring(config, args.trust, tuple(own))
     rows = []
     for info in infos:
-        module, _ = load_module(info["path"], map_location=device)
+        module, _ = load_module(
+            info["path"], map_location=device, trust=args.trust, model_config=args.model_config
+        )
         use_ema(module, args.ema)
         start = time.perf_counter()
         scores = metrics.score(module, datamodule)

@@ -3,7 +3,9 @@
 Also ``python -m gan_lightning.generate`` and ``make generate CKPT=...``; the keys, their
 defaults and examples are in ``conf/generate.yaml`` (``gan-generate --help`` prints them).
 Works for every model of the project (GAN, DCGAN, VAE): the model is rebuilt from the config
-saved in the checkpoint, so neither the training data nor the run directory is needed.
+saved in the checkpoint, so neither the training data nor the run directory is needed. Models
+of your own package need ``trust=[my_project]`` (or ``model_config=<your config>``, which
+rebuilds the model from your file and reads only the weights): docs/contract.md.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gan_lightning.errors import ConfigError
 from gan_lightning.runtime.checkpoints import load_module, use_ema
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
 from gan_lightning.runtime.config_checks import app_args
+from gan_lightning.runtime.safe_config import check_trust
 from gan_lightning.utils.latents import check_method, default_methods, interpolate, truncate_
 from gan_lightning.utils.pixels import to_unit
 
@@ -49,6 +52,8 @@ class GenerateConfig:
     device: str
     label: int | None
     ema: bool | None
+    trust: list[str]
+    model_config: str | None
 
 
 def check_config(cfg: DictConfig) -> GenerateConfig:
@@ -107,7 +112,9 @@ def write_grid(images: torch.Tensor, nrow: int, padding: int, out: Path) -> torc
 def run(cfg: GenerateConfig) -> list[Path]:
     """Generate and write; returns the files written."""
     device = resolve_device(cfg.device)
-    module, config = load_module(cfg.ckpt, map_location=device)
+    module, config = load_module(
+        cfg.ckpt, map_location=device, trust=check_trust(cfg.trust), model_config=cfg.model_config
+    )
     use_ema(module, cfg.ema)
     model_name = str(config.get("model", {}).get("_target_", type(module).__name__))
     if cfg.interpolate:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
+from gan_lightning.contracts import check_module
 from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_KEY
 from gan_lightning.runtime.checkpoints import read_checkpoint
@@ -28,6 +29,7 @@ from gan_lightning.runtime.distributed import ddp_job
 from gan_lightning.runtime.loggers import finish_loggers, log_run_config
 from gan_lightning.runtime.precision import choose_precision
 from gan_lightning.runtime.resume import resume_argv, resume_checkpoint, wandb_run_id
+from gan_lightning.runtime.safe_config import check_trust
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     check_config(cfg)  # (again: build() is also called on its own, by tests and notebooks)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    check_module(model)  # what callbacks, metrics and the CLIs call (docs/contract.md)
     rank_zero_info(f"Built {describe(model)}")
     # Missing data fails here, after the nets are known to fit the data's shape but before
     # metrics (which may need feature-extractor weights) and loggers are set up.
@@ -159,7 +162,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
 def prepare_resume(cfg: DictConfig, ckpt_path: str) -> None:
     """Check the checkpoint before anything is built (safe to load, ours, the same model
     class), point the W&B logger at the run it continues, and say where training resumes."""
-    checkpoint = read_checkpoint(ckpt_path)
+    checkpoint = read_checkpoint(ckpt_path, trust=check_trust(cfg.get("trust")))
     state = checkpoint[CHECKPOINT_KEY]
     saved = state["config"]["model"].get("_target_")
     if saved != cfg.model.get("_target_"):

@@ -23,7 +23,8 @@ EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.y
 
 
 def test_experiments_the_docs_name_exist_and_all_are_listed():
-    """Every `experiment=NAME` in the docs and configs is a file, and README lists every file."""
+    """Every `experiment=NAME` in the docs and configs is a file (of the package, or of an
+    example's own config folder, examples/*/configs), and README lists every package one."""
     docs = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
     texts = [p.read_text() for p in docs + sorted(Path(CONFIG_DIR).rglob("*.yaml"))]
     named = {m for text in texts for m in re.findall(r"experiment=(\w+)", text)}

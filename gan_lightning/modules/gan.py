@@ -32,6 +32,13 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from gan_lightning.augment import check_policy, diff_augment
+from gan_lightning.contracts import (
+    as_logits,
+    check_datamodule,
+    check_discriminator,
+    check_generator,
+    probe_nets,
+)
 from gan_lightning.errors import ConfigError, NonFiniteError
 from gan_lightning.losses import (
     TARGETED_OBJECTIVES,
@@ -104,8 +111,9 @@ class GAN(GenerativeModule):
 
     Args:
         generator: maps z (N, latent_dim) [and labels (N,)] to images (N, *image_shape).
-        discriminator: maps images [and labels] to logits (N,); ``extract``/``head``/
-            ``classify`` for the conditional heads (:mod:`gan_lightning.nets.conditional`).
+        discriminator: maps images [and labels] to logits (N,) (or (N, 1)) with ``forward``;
+            an AC-GAN one also has ``extract``/``head``/``classify``
+            (:mod:`gan_lightning.contracts`, docs/contract.md).
         optimizer_g / optimizer_d: optimizer factories (Hydra ``_partial_``) bound to each net;
             separate learning rates for G and D are TTUR (Heusel et al. 2017).
         d_steps / g_steps: k D updates per G update, or k G updates per D update.
@@ -153,12 +161,13 @@ class GAN(GenerativeModule):
         grad_clip: float | None = None,
         on_nan: str = "stop",
     ) -> None:
-        if latent_dim is not None and int(latent_dim) != generator.latent_dim:
+        g_latent_dim = check_generator(generator, int(num_classes or 0))
+        if latent_dim is not None and int(latent_dim) != g_latent_dim:
             raise ConfigError(
-                f"model.latent_dim={latent_dim} but the generator takes {generator.latent_dim}; "
+                f"model.latent_dim={latent_dim} but the generator takes {g_latent_dim}; "
                 "set the generator's latent_dim to ${model.latent_dim}."
             )
-        super().__init__(generator.latent_dim, pixel_range, prior)
+        super().__init__(g_latent_dim, pixel_range, prior)
         self.automatic_optimization = False
         self.objective = check_objective(objective)
         activation = getattr(generator, "output_activation_name", "linear")
@@ -226,6 +235,7 @@ class GAN(GenerativeModule):
                 f"{self.conditioning!r}; set model.discriminator.conditioning to "
                 "${model.conditioning}."
             )
+        check_discriminator(self.discriminator, expected, self.conditioning)
         self.num_classes = expected
         self.acgan_weight = _check_range("acgan_weight", acgan_weight, 0.0)
 
@@ -250,17 +260,20 @@ class GAN(GenerativeModule):
         return self.generator(z, labels) if self.num_classes else self.generator(z)
 
     def setup(self, stage: str) -> None:
-        """Conditional models need class labels from the data, checked before training."""
+        """Before training: conditional models get class labels from the data, and the nets
+        fit the data (one probe pass of two samples through G and D, docs/contract.md)."""
         datamodule = self.trainer.datamodule if self._trainer is not None else None
-        if not self.num_classes or datamodule is None:  # plain dataloaders: the caller's call
-            return
-        data_classes = int(getattr(datamodule, "num_classes", 0) or 0)
-        if data_classes != self.num_classes:
-            raise ConfigError(
-                f"model.num_classes={self.num_classes} (conditioning={self.conditioning}) but "
-                f"the data provide {data_classes or 'no'} class labels; conditional GANs train on "
-                "labelled data such as data=mnist (10 classes)."
-            )
+        if self.num_classes and datamodule is not None:  # plain dataloaders: the caller's call
+            data_classes = int(getattr(datamodule, "num_classes", 0) or 0)
+            if data_classes != self.num_classes:
+                raise ConfigError(
+                    f"model.num_classes={self.num_classes} (conditioning={self.conditioning}) "
+                    f"but the data provide {data_classes or 'no'} class labels; conditional GANs "
+                    "train on labelled data such as data=mnist (10 classes)."
+                )
+        if stage == "fit":
+            image_shape = check_datamodule(datamodule) if datamodule is not None else None
+            probe_nets(self.generator, self.discriminator, image_shape, self.num_classes)
 
     def extra_checkpoint_state(self) -> dict[str, Any]:
         return {**super().extra_checkpoint_state(), "skipped_batches": self.skipped_batches}
@@ -290,10 +303,16 @@ class GAN(GenerativeModule):
             images = diff_augment(images, self.augment)
         if track_input:
             images = images.detach().requires_grad_(True)
-        features = self.discriminator.extract(images)
-        logits = self.discriminator.head(features, labels if self.num_classes else None)
-        classes = self.discriminator.classify(features) if self.conditioning == "acgan" else None
-        return logits.float(), None if classes is None else classes.float(), images
+        classes = None
+        if self.conditioning == "acgan":  # the class head shares D's features
+            features = self.discriminator.extract(images)
+            logits = self.discriminator.head(features, labels)
+            classes = self.discriminator.classify(features).float()
+        elif self.num_classes:
+            logits = self.discriminator(images, labels)
+        else:  # a plain forward(x) -> logits, as in any PyTorch tutorial
+            logits = self.discriminator(images)
+        return as_logits(logits, images.shape[0]).float(), classes, images
 
     def d_terms(
         self,

@@ -5,8 +5,11 @@ Every checkpoint carries the resolved run config in ``checkpoint["gan_lightning"
 own ``model`` config and the weights loaded into it. Loading uses
 ``torch.load(weights_only=True)``: a checkpoint from an untrusted source can hold tensors and
 plain containers, never code that runs on unpickling; and its config is checked against an
-allowlist before anything in it is instantiated (:mod:`gan_lightning.runtime.safe_config`). The
-generate and evaluate CLIs, and resuming, all read checkpoints through this module.
+allowlist before anything in it is instantiated (:mod:`gan_lightning.runtime.safe_config`), widened
+only by the loader's own ``trust`` prefixes. With ``model_config`` the model is built from the
+user's own config file instead, and only the weights (and counters) are read from the
+checkpoint. The generate and evaluate CLIs, and resuming, all read checkpoints through this
+module.
 
 Writing goes through :class:`AtomicCheckpointIO` (a Trainer plugin, ``conf/trainer/default.yaml``):
 every checkpoint is written to a temporary file in the same directory, fsynced and renamed over
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,11 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from gan_lightning import __version__
 from gan_lightning.errors import ConfigError
 from gan_lightning.modules.base import CHECKPOINT_FORMAT, CHECKPOINT_KEY
-from gan_lightning.runtime.safe_config import check_saved_config, instantiate_trusted
+from gan_lightning.runtime.safe_config import (
+    check_saved_config,
+    check_trust,
+    instantiate_trusted,
+)
 
 NOT_OURS = (
     "{path} is not a gan-lightning checkpoint ({why}). Pass a .ckpt from a run directory, "
@@ -34,8 +42,17 @@ NOT_OURS = (
 )
 
 
-def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """The checkpoint dict, checked to be ours; :class:`ConfigError` with the fix otherwise."""
+def read_checkpoint(
+    path: str | Path,
+    map_location: Any = "cpu",
+    trust: Iterable[str] = (),
+    check_config: bool = True,
+) -> dict[str, Any]:
+    """The checkpoint dict, checked to be ours; :class:`ConfigError` with the fix otherwise.
+
+    ``trust``: the loader's module prefixes whose classes the saved config may name;
+    ``check_config=False`` when the saved config is not going to be instantiated (the model is
+    rebuilt from the user's own ``model_config``)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise ConfigError(f"ckpt={path} does not exist. Pass the path of a .ckpt file.")
@@ -58,11 +75,51 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ConfigError(NOT_OURS.format(path=path, why=f"no '{CHECKPOINT_KEY}' run config"))
     check_format(path, state)
-    try:
-        check_saved_config(config)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from err
+    if check_config:
+        try:
+            check_saved_config(config, check_trust(trust))
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from err
     return checkpoint
+
+
+def read_own_config(path: str | Path) -> dict[str, Any]:
+    """The user's own config file (``model_config=``): a composed run config such as a run's
+    ``.hydra/config.yaml`` (its ``model``/``data``/``metrics`` nodes are used) or a bare model
+    node with a ``_target_``. Returns those nodes, interpolations resolved within the file."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"model_config={file} does not exist; pass a YAML file of your config.")
+    try:
+        config = OmegaConf.load(file)
+    except (OSError, ValueError, OmegaConfBaseException) as err:
+        raise ConfigError(f"model_config={file} is not a YAML config: {err}") from err
+    if not OmegaConf.is_dict(config) or ("model" not in config and "_target_" not in config):
+        raise ConfigError(
+            f"model_config={file} holds neither a model node (model: {{_target_: ...}}) nor a "
+            "_target_; pass a run's .hydra/config.yaml or a file with your model config."
+        )
+    if "model" not in config:
+        config = OmegaConf.create({"model": config})
+    own: dict[str, Any] = {}
+    for key in OWN_NODES:
+        if config.get(key) is None:
+            continue
+        try:
+            own[key] = OmegaConf.to_container(config[key], resolve=True)
+        except OmegaConfBaseException as err:
+            raise ConfigError(
+                f"model_config={file}: {key} cannot be resolved outside its run "
+                f"({str(err).splitlines()[0]}); write the value in the file."
+            ) from err
+    return own
+
+
+#: The nodes of a user's own config (``model_config=``) that replace a checkpoint's.
+OWN_NODES = ("model", "data", "metrics")
 
 
 def check_format(path: Path, state: dict[str, Any]) -> None:
@@ -77,27 +134,50 @@ def check_format(path: Path, state: dict[str, Any]) -> None:
         )
 
 
-def load_module(path: str | Path, map_location: Any = "cpu") -> tuple[Any, dict[str, Any]]:
+def load_module(
+    path: str | Path,
+    map_location: Any = "cpu",
+    trust: Iterable[str] = (),
+    model_config: str | Path | None = None,
+) -> tuple[Any, dict[str, Any]]:
     """Rebuild the LightningModule of a checkpoint and load its weights.
 
     Returns ``(module, config)``: the module in eval mode on ``map_location``'s device, and the
     resolved run config it was trained with (``config["model"]``, ``config["data"]``, ...).
+    ``trust``: module prefixes of the loader's own packages whose classes the saved config may
+    name (``["my_project"]``). ``model_config``: build the model from this file of the user's
+    instead (:func:`read_own_config`); the checkpoint then gives only the weights.
     """
-    checkpoint = read_checkpoint(path, map_location)
+    from hydra.utils import instantiate
+
+    checkpoint = read_checkpoint(path, map_location, trust, check_config=model_config is None)
     config = checkpoint[CHECKPOINT_KEY]["config"]
+    if model_config is not None:
+        config = {**config, **read_own_config(model_config)}
     try:
-        module = instantiate_trusted(config["model"], "model")
+        if model_config is not None:  # the user's own file: built like their training run
+            module = instantiate(config["model"])
+        else:
+            module = instantiate_trusted(config["model"], "model", check_trust(trust))
     except ConfigError:
         raise
     except Exception as err:  # noqa: BLE001 - name the checkpoint, keep the cause chained
+        source = f"model_config={model_config}" if model_config else "its saved config"
         raise ConfigError(
-            f"Could not rebuild the model of {path} from its saved config "
+            f"Could not rebuild the model of {path} from {source} "
             f"(model._target_={config['model'].get('_target_')!r}): {err}"
         ) from err
-    missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
+    source = f"model_config={model_config}" if model_config else "its config"
+    try:
+        missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
+    except RuntimeError as err:  # tensors of other shapes (another width, another net)
+        why = str(err).strip().splitlines()[1:2] or [str(err)]
+        raise ConfigError(
+            f"The weights in {path} do not fit the model {source} builds ({why[0].strip()})."
+        ) from err
     if missing or unexpected:
         raise ConfigError(
-            f"The weights in {path} do not fit the model its config builds "
+            f"The weights in {path} do not fit the model {source} builds "
             f"(missing: {list(missing)[:5]}, unexpected: {list(unexpected)[:5]}); was the "
             "checkpoint written by another version of gan-lightning?"
         )

@@ -41,6 +41,7 @@ class RunArgs:
     seed: int | None
     resume: typing.Literal["auto"] | None
     ckpt_path: str | None
+    trust: list[str] | None
     optimized_metric: str | None
     num_threads: int | None
     matmul_precision: typing.Literal["highest", "high", "medium"] | None

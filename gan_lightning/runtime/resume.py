@@ -27,12 +27,17 @@ from gan_lightning.runtime.config_search import (
 RESUME_MODES = ("auto",)
 
 
+#: Overrides that say how to continue, not what the experiment is.
+NOT_THE_EXPERIMENT = ("resume", "trust")
+
+
 def _comparable(overrides: list[str]) -> set[str]:
-    """Overrides that define the experiment: ``resume`` and Hydra's own settings aside."""
+    """Overrides that define the experiment: ``resume``, ``trust`` and Hydra's own settings
+    aside."""
     return {
         o
         for o in overrides
-        if override_key(o) != "resume" and not override_key(o).startswith("hydra.")
+        if override_key(o) not in NOT_THE_EXPERIMENT and not override_key(o).startswith("hydra.")
     }
 
 

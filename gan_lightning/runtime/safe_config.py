@@ -17,12 +17,26 @@ that comes from a file goes through :func:`instantiate_trusted`:
   ``_convert_``) are accepted.
 
 Anything else is a :class:`ConfigError` naming the key and the target.
+
+**Your own classes** (a generator of your package) are refused by default: only the person
+*loading* a checkpoint can widen the list, with the ``trust`` key of gan-generate, gan-evaluate
+and train.py (``trust=[my_project]``, on the command line or in their own config; never read
+from the checkpoint). A trusted prefix matches whole module names (``my_project`` covers
+``my_project.nets.G``, never ``my_project_evil.G``), and lets through only *classes defined
+under it* (``cls.__module__`` under the prefix, looked up in the module's own namespace, no
+attribute walk) that are ``torch.nn.Module`` (LightningModules included), LightningDataModule,
+Lightning Callback, optimizer or learning-rate-scheduler classes: never a function
+(``my_project.run``), a module's re-export (``my_project.os.system``, ``my_project.nn.Module``),
+a dunder or private name (``my_project.__builtins__``, ``my_project.__main__``), or a module
+outside the package, planted anywhere on ``sys.path``. What trusting still means: importing
+that package's modules, and calling those classes with whatever arguments the file holds.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -54,6 +68,82 @@ PROJECT_TARGETS = frozenset(
 )
 _TORCH_TARGET = re.compile(r"^torch\.(nn|optim)(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 HYDRA_KEYS = frozenset({"_target_", "_partial_", "_args_", "_recursive_", "_convert_"})
+#: A trusted module prefix: dotted Python identifiers, none private or dunder.
+_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
+#: How the trust setting is named in every message (the CLIs' key).
+TRUST_KEY = "trust"
+
+
+def check_trust(trust: Any) -> tuple[str, ...]:
+    """The ``trust`` setting as a tuple of module prefixes; ``None``/``[]``: trust nothing."""
+    if trust is None:
+        return ()
+    if isinstance(trust, str):
+        trust = [trust]
+    if not isinstance(trust, Iterable):
+        raise ConfigError(
+            f"{TRUST_KEY}={trust!r} must be a list of module prefixes, e.g. [my_project]."
+        )
+    prefixes = tuple(str(p) for p in trust)
+    for prefix in prefixes:
+        if not _PREFIX.match(prefix):
+            raise ConfigError(
+                f"{TRUST_KEY}: {prefix!r} is not a module prefix; name your own package (or "
+                "one of its modules), e.g. trust=[my_project] or trust=[my_project.nets]."
+            )
+    return prefixes
+
+
+def _trusted_bases() -> tuple[type, ...]:
+    import pytorch_lightning as pl
+
+    return (
+        torch.nn.Module,
+        pl.LightningDataModule,
+        pl.Callback,
+        torch.optim.Optimizer,
+        torch.optim.lr_scheduler.LRScheduler,
+    )
+
+
+def _under(name: str, prefix: str) -> bool:
+    """``name`` is ``prefix`` or inside it, at a dot boundary (``a.b`` is under ``a``, ``ab`` is not)."""
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def trusted_class(target: str, trust: tuple[str, ...]) -> tuple[type | None, str]:
+    """``(the class, "")`` when ``target`` names an allowed class under a trusted prefix, else
+    ``(None, why)``. Nothing is imported unless ``target`` is under a trusted prefix."""
+    prefix = next((p for p in trust if _under(target, p)), None)
+    if prefix is None:
+        return None, ""
+    module_name, _, name = target.rpartition(".")
+    if not module_name or not _PREFIX.match(target):
+        return None, "it is not module.Class (private and dunder names are never trusted)"
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # noqa: BLE001 - ImportError, or the module's own failure
+        return None, f"{module_name} cannot be imported as a module of {prefix} ({err})"
+    obj = vars(module).get(name)  # the module's own namespace: no __getattr__, no attribute walk
+    if obj is None:
+        return None, f"{module_name} defines no {name}"
+    if not isinstance(obj, type):
+        return None, f"it is a {type(obj).__name__}, not a class; only classes are trusted"
+    if (
+        obj.__module__ != module_name
+        or obj.__qualname__ != name
+        or not _under(obj.__module__, prefix)
+    ):
+        return (
+            None,
+            f"it is {obj.__module__}.{obj.__qualname__}, not a class defined in {module_name}",
+        )
+    if not issubclass(obj, _trusted_bases()):
+        return None, (
+            "it is not a torch.nn.Module, LightningDataModule, Callback, optimizer or scheduler "
+            "class, the only kinds a trusted package may contribute"
+        )
+    return obj, ""
 
 
 def _torch_class(target: str) -> type | None:
@@ -70,30 +160,48 @@ def _torch_class(target: str) -> type | None:
     return obj if issubclass(obj, allowed) else None
 
 
-def check_trusted(node: Any, key: str) -> None:
-    """Raise :class:`ConfigError` unless every target and value under ``node`` is allowed."""
+def _check_target(target: Any, key: str, trust: tuple[str, ...]) -> None:
+    if isinstance(target, str) and (
+        target in PROJECT_TARGETS
+        or (_TORCH_TARGET.match(target) is not None and _torch_class(target) is not None)
+    ):
+        return
+    if isinstance(target, str) and trust:
+        cls, why = trusted_class(target, trust)
+        if cls is not None:
+            return
+        if why:
+            raise ConfigError(
+                f"{key}._target_={target!r} is not allowed in a saved config even with "
+                f"{TRUST_KEY}={list(trust)}: {why}. Refusing to run it."
+            )
+    package = target.split(".", 1)[0] if isinstance(target, str) else "my_project"
+    raise ConfigError(
+        f"{key}._target_={target!r} is not allowed in a saved config: only the project's "
+        "models, nets, priors, DataModules and metrics, and torch.nn / torch.optim classes can "
+        "be rebuilt from a checkpoint. If it is a class of your own package, pass "
+        f"{TRUST_KEY}=[{package}] (gan-generate, gan-evaluate, train.py; never read from the "
+        "checkpoint) or model_config=<your config> (gan-generate, gan-evaluate). Refusing to "
+        "run it; do not use checkpoints from sources you do not trust."
+    )
+
+
+def check_trusted(node: Any, key: str, trust: Iterable[str] = ()) -> None:
+    """Raise :class:`ConfigError` unless every target and value under ``node`` is allowed
+    (the project's allowlist, plus classes under the ``trust`` prefixes)."""
+    trust = tuple(trust)
     if isinstance(node, Mapping):
         target = node.get("_target_")
         if target is not None:
-            allowed = isinstance(target, str) and (
-                target in PROJECT_TARGETS
-                or (_TORCH_TARGET.match(target) is not None and _torch_class(target) is not None)
-            )
-            if not allowed:
-                raise ConfigError(
-                    f"{key}._target_={target!r} is not allowed in a saved config: only the "
-                    "project's models, nets, priors, DataModules and metrics, and torch.nn / "
-                    "torch.optim classes can be rebuilt from a checkpoint. Refusing to run it; "
-                    "do not use checkpoints from sources you do not trust."
-                )
+            _check_target(target, key, trust)
         for name, value in node.items():
             name = str(name)
             if name.startswith("_") and name.endswith("_") and name not in HYDRA_KEYS:
                 raise ConfigError(f"{key}.{name} is not allowed in a saved config.")
-            check_trusted(value, f"{key}.{name}")
+            check_trusted(value, f"{key}.{name}", trust)
     elif isinstance(node, (list, tuple)):
         for index, value in enumerate(node):
-            check_trusted(value, f"{key}[{index}]")
+            check_trusted(value, f"{key}[{index}]", trust)
     elif isinstance(node, str) and "${" in node:
         raise ConfigError(
             f"{key}={node!r}: saved configs are resolved, so an interpolation here means the "
@@ -121,9 +229,10 @@ def _interpolations(node: Any, key: str) -> str | None:
     return None
 
 
-def check_saved_config(config: Mapping[str, Any]) -> None:
+def check_saved_config(config: Mapping[str, Any], trust: Iterable[str] = ()) -> None:
     """A run config read from a checkpoint: no interpolation anywhere (it was saved resolved),
-    and only allowed targets in the nodes that get rebuilt (model, data, metrics)."""
+    and only allowed targets in the nodes that get rebuilt (model, data, metrics). Its own
+    ``trust`` key (what the run that wrote it was given) is never used."""
     where = _interpolations(config, "")
     if where:
         raise ConfigError(
@@ -132,14 +241,14 @@ def check_saved_config(config: Mapping[str, Any]) -> None:
         )
     for key in REBUILT_NODES:
         if config.get(key) is not None:
-            check_trusted(config[key], key)
+            check_trusted(config[key], key, trust)
 
 
-def instantiate_trusted(node: Any, key: str, **kwargs: Any) -> Any:
+def instantiate_trusted(node: Any, key: str, trust: Iterable[str] = (), **kwargs: Any) -> Any:
     """``hydra.utils.instantiate(node)`` after :func:`check_trusted` passed."""
     from hydra.utils import instantiate
     from omegaconf import DictConfig, OmegaConf
 
     plain = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else node
-    check_trusted(plain, key)
+    check_trusted(plain, key, trust)
     return instantiate(plain, **kwargs)

@@ -147,12 +147,14 @@ def test_labels_reach_g_and_d(conditioning):
     )
     extract, head = model.discriminator.extract, model.discriminator.head
 
-    def spy_extract(x):
-        seen["images"].append(x.detach())
+    def spy_extract(x):  # training calls only: not the contract probe before fit (eval mode)
+        if model.discriminator.training:
+            seen["images"].append(x.detach())
         return extract(x)
 
     def spy_head(h, labels=None):
-        seen["head"].append(labels)
+        if model.discriminator.training:
+            seen["head"].append(labels)
         return head(h, labels)
 
     classify = model.discriminator.classify
