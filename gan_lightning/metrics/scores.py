@@ -29,6 +29,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.extractors import FeatureExtractor
+from gan_lightning.utils.streams import seeded_streams
 
 #: A class counts as "covered" when it holds at least this fraction of a uniform share
 #: (10 classes: >= 1% of the samples), so a few stray samples do not count as a mode.
@@ -273,8 +274,7 @@ class Scorer(nn.Module):
     # ------------------------------------------------------------------ scores
     def compute(self) -> dict[str, float]:
         """Synced scores, named after the extractor (``fid_digits``, ``kid_mean_digits``...)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)  # KID subsets and IS splits: same draw every time
+        with seeded_streams(self.seed):  # KID subsets and IS splits: same draw every time
             fid = self.fid.compute()
             kid_mean, kid_std = self.kid.compute()
             scores = {
