@@ -57,7 +57,7 @@ class Sizes:
     loader_workers: int
 
 
-GPU = Sizes(64, 128, 64, 15, 60, 600, 4096, 2048, 8)
+GPU = Sizes(64, 128, 64, 15, 60, 800, 4096, 4096, 8)
 DRY = Sizes(16, 8, 8, 1, 2, 3, 64, 32, 0)
 
 
@@ -238,8 +238,10 @@ def rng_restore_with_fewer_devices(report: Report, device: torch.device) -> None
             report.check(f"rank {rank} restores its own CUDA row",
                          torch.equal(drawn, torch.randn(4, device=device)))  # fmt: skip
         old = {**saved, "cuda": rows[:1]}  # get_rng_state_all() of a 1-GPU run
-        restore_rng(old, rank=visible)  # a rank beyond it
-        report.check("an old per-device list resumes on a rank beyond it", True)
+        before = torch.cuda.get_rng_state()
+        restore_rng(old, rank=visible)  # a rank beyond it: keeps its own stream
+        report.check("an old per-device list leaves a rank beyond it alone",
+                     torch.equal(torch.cuda.get_rng_state(), before))  # fmt: skip
         report.check("capture_rng keeps the current device's state only",
                      capture_rng()["cuda"].dim() == 1)  # fmt: skip
     else:
@@ -367,11 +369,12 @@ def train_dcgan(
                         collate_fn=passthrough_collate, pin_memory=device.type == "cuda",
                         generator=torch.Generator().manual_seed(seed))  # fmt: skip
     timer = make_timer(warmup, device)
+    memory_format = instantiate(cfg.callbacks.memory_format)  # channels_last, as in training
     trainer = pl.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, precision=precision,
         max_steps=model.optimizer_steps_for(steps), max_epochs=-1, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer],
+        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[memory_format, timer],
         benchmark=device.type == "cuda",
     )  # fmt: skip
     trainer.fit(model, train_dataloaders=loader)
@@ -381,6 +384,7 @@ def train_dcgan(
 def throughput(report: Report, sizes: Sizes, device: torch.device, results: dict) -> None:
     images = blobs(sizes.batch * 8, sizes.side, seed=7)
     precisions = ["32-true", "bf16-mixed"]
+    before = torch.get_float32_matmul_precision()
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # what precision=auto sets on CUDA
     for precision in precisions:
@@ -389,7 +393,7 @@ def throughput(report: Report, sizes: Sizes, device: torch.device, results: dict
         results[precision] = rate
         report.line(f"DCGAN {sizes.side}x{sizes.side}, batch {sizes.batch}, {precision}: "
                     f"{rate:,.0f} images/s")  # fmt: skip
-    torch.set_float32_matmul_precision("highest")
+    torch.set_float32_matmul_precision(before)
     report.line(f"bf16-mixed / 32-true (TF32): {results['bf16-mixed'] / results['32-true']:.2f}x")
 
 

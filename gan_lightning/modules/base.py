@@ -111,12 +111,15 @@ def own_state(saved: Any, rank: int) -> torch.Tensor | None:
     resumed on more processes than wrote it keeps the fresh per-rank stream
     :meth:`GenerativeModule.on_fit_start` gave it, rather than a copy of another rank's."""
     if isinstance(saved, (list, tuple)):
-        return saved[rank] if rank < len(saved) else None
-    if not isinstance(saved, torch.Tensor) or saved.numel() == 0:
-        return None
-    if saved.dim() == 2:
-        return saved[rank] if rank < saved.shape[0] else None
-    return saved if rank == 0 else None
+        row = saved[rank] if rank < len(saved) else None
+    elif not isinstance(saved, torch.Tensor) or saved.numel() == 0:
+        row = None
+    elif saved.dim() == 2:
+        row = saved[rank] if rank < saved.shape[0] else None
+    else:
+        row = saved if rank == 0 else None
+    # A copy of its own: torch.set_rng_state of a row view (storage offset > 0) segfaults.
+    return None if row is None else row.clone()
 
 
 def restore_rng(state: dict[str, Any], rank: int = 0) -> None:
