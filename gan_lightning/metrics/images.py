@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Subset
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.scores import shard
+from gan_lightning.utils.streams import seeded_streams
 
 SPLITS = ("train", "val", "test")
 
@@ -58,7 +59,11 @@ def real_batches(
         loader = DataLoader(subset, batch_size=256, shuffle=False)
 
     def images() -> Iterator[torch.Tensor]:
-        for batch in loader:
+        # A DataLoader's iterator draws its workers' base seed from the global generator:
+        # drawn here under a fixed seed, the training's random streams stay untouched.
+        with seeded_streams(seed):
+            batches = iter(loader)
+        for batch in batches:
             yield batch[0] if isinstance(batch, (tuple, list)) else batch
 
     return images(), len(indices)
