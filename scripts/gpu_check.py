@@ -394,7 +394,8 @@ def throughput(report: Report, sizes: Sizes, device: torch.device, results: dict
         report.line(f"DCGAN {sizes.side}x{sizes.side}, batch {sizes.batch}, {precision}: "
                     f"{rate:,.0f} images/s")  # fmt: skip
     torch.set_float32_matmul_precision(before)
-    report.line(f"bf16-mixed / 32-true (TF32): {results['bf16-mixed'] / results['32-true']:.2f}x")
+    fp32 = "32-true (TF32)" if device.type == "cuda" else "32-true"
+    report.line(f"bf16-mixed / {fp32}: {results['bf16-mixed'] / results['32-true']:.2f}x")
 
 
 def loader_rate(report: Report, folder: Path, sizes: Sizes, accelerator: str, tmp: Path,
@@ -442,15 +443,15 @@ def quality(report: Report, sizes: Sizes, device: torch.device, dry_run: bool) -
                                   ("bf16 seed 0", "bf16-mixed", 0)):  # fmt: skip
         model, _ = train_dcgan(sizes, device, precision, sizes.quality_steps, seed, images)
         fids[name] = fid_of(model, images, device, min(sizes.quality_images, 2048))
-        report.line(f"{name} ({precision}, {sizes.quality_steps} batches): FID {fids[name]:.2f}")
+        report.line(f"{name} ({precision}, {sizes.quality_steps} batches): FID {fids[name]:.4g}")
     noise = abs(fids["fp32 seed 0"] - fids["fp32 seed 1"])
     gap = abs(fids["bf16 seed 0"] - fids["fp32 seed 0"])
-    report.line(f"bf16 vs fp32 (same batches): {gap:.2f}; fp32 seed 0 vs seed 1: {noise:.2f}")
+    report.line(f"bf16 vs fp32 (same batches): {gap:.4g}; fp32 seed 0 vs seed 1: {noise:.4g}")
     if dry_run:
         report.line("dry run: sizes too small to judge; on a GPU: PASS when gap <= 2 x seed spread")
         return
     report.check("bf16-mixed within seed noise of 32-true", gap <= 2 * noise + 1e-6,
-                 f"{gap:.2f} <= 2 x {noise:.2f}")  # fmt: skip
+                 f"{gap:.4g} <= 2 x {noise:.4g}")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- main
@@ -471,8 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     import logging
     import warnings
 
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(f"{name}.utilities.rank_zero").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     report = Report()
     results: dict[str, float] = {}
