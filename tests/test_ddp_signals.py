@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -79,31 +80,39 @@ def alive(pid: int) -> bool:
     return not (status.is_file() and "zombie" in status.read_text())
 
 
-def interrupt_rank(cmd: list[str], pid_dir: Path, rank: int) -> tuple[int, str, float]:
+def interrupt_rank(cmd: list[str], pid_dir: Path, rank: int) -> tuple[int | None, str, float]:
     """Start the job, SIGTERM rank ``rank`` only once batch :data:`SIGNAL_AFTER` is printed;
-    returns rank 0's exit code, everything printed, and the seconds until both ranks ended."""
+    returns rank 0's exit code (``None``: still running 120 s after the signal, then killed),
+    everything printed, and the seconds until both ranks had ended."""
     process = subprocess.Popen(
         cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    printed, target, sent_at = [], None, None
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(process.stdout), daemon=True)
+    reader.start()  # a hung job never closes its output: read it aside, with a deadline here
+    pids, sent_at, deadline = None, None, time.monotonic() + 600
     try:
-        for line in process.stdout:
-            printed.append(line)
-            found = re.search(r"epoch (\d+).*\| batch (\d+)/", line)
-            if target is None and found:
-                if int(found.group(1)) * EPOCH + int(found.group(2)) >= SIGNAL_AFTER:
+        while sent_at is None and process.poll() is None and time.monotonic() < deadline:
+            for line in list(printed):
+                found = re.search(r"epoch (\d+).*\| batch (\d+)/", line)
+                if found and int(found.group(1)) * EPOCH + int(found.group(2)) >= SIGNAL_AFTER:
                     pids = {r: int((pid_dir / f"rank{r}.pid").read_text()) for r in (0, 1)}
-                    target = pids
                     os.kill(pids[rank], signal.SIGTERM)
                     sent_at = time.monotonic()
-        code = process.wait(timeout=120)
+                    break
+            time.sleep(0.05)
+        assert sent_at is not None, "".join(printed)[-3000:]
+        while any(alive(pid) for pid in pids.values()) and time.monotonic() - sent_at < 120:
+            time.sleep(0.2)
+        took = time.monotonic() - sent_at
+        code = process.poll()
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert target is not None, "".join(printed)[-3000:]
-    while any(alive(pid) for pid in target.values()) and time.monotonic() - sent_at < 120:
-        time.sleep(0.2)
-    return code, "".join(printed), time.monotonic() - sent_at
+        for pid in pids.values() if pids else [process.pid]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        reader.join(timeout=60)
+    return code, "".join(printed), took
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
