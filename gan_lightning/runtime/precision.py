@@ -182,8 +182,12 @@ def check_fp16_mixed(precision: str | int | None, manual_optimization: bool) -> 
     scale; the scaler's deliberate overflow probes would then stop the run (``on_nan=stop``)
     or be skipped without the scaler lowering its scale (``skip_batch``: every later update
     skipped). Doing it right (unscale, then clip and guard, let the scaler see skipped steps)
-    can only be tested where Lightning runs fp16 AMP, i.e. on a CUDA GPU, and bf16-mixed gives
-    the same speed on every GPU since Ampere without any scaler."""
+    means taking the scaler out of Lightning's MixedPrecision plugin, which unscales and steps
+    it itself inside ``optimizer.step()`` (a second ``unscale_`` raises; fused Adam unscales
+    inside its kernel): private plumbing, and the overflow behaviour that matters is CUDA's
+    fp16 (Lightning 2.6 also runs 16-mixed on CPU, with other kernels), which cannot be run
+    here. bf16-mixed has fp32's range, needs no scaler and runs as fast on every GPU since
+    Ampere."""
     if str(precision) in FP16_MIXED and manual_optimization:
         raise ConfigError(
             f"trainer.precision={precision} is not supported for GANs (the NaN guard and "
