@@ -27,7 +27,7 @@ from gan_lightning.runtime.compat import speed_up_lightning
 from gan_lightning.runtime.config_checks import check_config
 from gan_lightning.runtime.distributed import ddp_job
 from gan_lightning.runtime.loggers import finish_loggers, log_run_config
-from gan_lightning.runtime.precision import choose_precision
+from gan_lightning.runtime.precision import check_fp16_mixed, choose_precision, on_cuda, tune_cuda
 from gan_lightning.runtime.resume import resume_argv, resume_checkpoint, wandb_run_id
 from gan_lightning.runtime.safe_config import check_trust
 
@@ -95,9 +95,14 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     # updating D and G), so the budget is translated exactly by the model's update schedule.
     trainer_cfg["max_steps"] = model.optimizer_steps_for(max_steps) if max_steps > 0 else -1
     if "precision" in trainer_cfg:  # the project's `auto` (gan_lightning.runtime.precision)
-        trainer_cfg["precision"] = choose_precision(
-            trainer_cfg["precision"], trainer_cfg.get("accelerator"), model
-        )
+        asked = trainer_cfg["precision"]
+        accelerator = trainer_cfg.get("accelerator")
+        trainer_cfg["precision"] = choose_precision(asked, accelerator, model)
+        check_fp16_mixed(trainer_cfg["precision"], not model.automatic_optimization)
+        if str(asked) == "auto" and on_cuda(accelerator):
+            tuned = tune_cuda(trainer_cfg, cfg.get("matmul_precision"))
+            if tuned:
+                rank_zero_info("CUDA run, trainer.precision=auto: " + "; ".join(tuned))
     if trainer_cfg.get("strategy", "auto") == "auto" and several_processes(trainer_cfg):
         # However the user asked for several devices, DDP must suit the model: a GAN's two
         # backward passes leave one net without gradients each time (see GenerativeModule).

@@ -222,3 +222,25 @@ def run_benchmark(module: str, args: list[str], data_dir: Path, timeout: int = 6
         text=True,
         timeout=timeout,
     )
+
+
+class PidProbe(pl.Callback):
+    """Added to a real (DDP) run with ``+callbacks.pids._target_=tests.helpers.PidProbe``:
+    every rank writes its process id to ``<out_dir>/rank<r>.pid`` when training starts (so a
+    test can signal one rank only) and sleeps ``seconds_per_batch`` after each batch (so a
+    signal lands mid-run on a fast machine). It never changes what is trained."""
+
+    def __init__(self, out_dir: str, seconds_per_batch: float = 0.0) -> None:
+        self.out_dir = Path(out_dir)
+        self.seconds_per_batch = float(seconds_per_batch)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        import os
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / f"rank{trainer.global_rank}.pid").write_text(str(os.getpid()))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        import time
+
+        time.sleep(self.seconds_per_batch)

@@ -6,8 +6,11 @@ preemption signals, and atomic writes.
   batch) writing ``last.ckpt``, so a kill loses at most that many batches. On SIGTERM or
   SIGUSR1 (a scheduler's preemption notice, ``kill``, Ctrl-\\ of a job) it writes
   ``last.ckpt`` after the current batch and stops the process with exit code 128 + signal;
-  ``python train.py ... resume=auto`` continues from it at the next batch. Under SLURM with
-  Lightning's auto-requeue, SIGUSR1 stays Lightning's (it saves and requeues the job).
+  ``python train.py ... resume=auto`` continues from it at the next batch. Under DDP the
+  signal may reach one rank only: the handler just notes it, and at every batch boundary the
+  ranks all-reduce their flags, so all of them save (once) and stop after the same batch.
+  Under SLURM with Lightning's auto-requeue, SIGUSR1 stays Lightning's (it saves
+  ``hpc_ckpt_<n>.ckpt`` and requeues the job), called at that agreed batch on every rank.
 * Every checkpoint is written atomically by
   :class:`gan_lightning.runtime.checkpoints.AtomicCheckpointIO` (a Trainer plugin).
 """
@@ -47,7 +50,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
             )
         super().__init__(*args, **kwargs)
         self.every_n_batches = int(every_n_train_steps or 0)
-        self._signal: int | None = None
+        self._pending: set[int] = set()  # signals noted by the handler, not yet acted on
+        self._requeue: Any = None  # Lightning's SLURM requeue handler, when it had SIGUSR1
         self._saved_at: int | None = None
 
     @property
@@ -65,20 +69,44 @@ class ModelCheckpoint(LightningModelCheckpoint):
 
     # ------------------------------------------------------------------ signals
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Registered here, after Lightning's own handlers: under SLURM auto-requeue SIGUSR1 is
-        # Lightning's (save + requeue) and stays so; SIGTERM only sets trainer.received_sigterm.
+        """Take over SIGTERM and SIGUSR1 (registered here, after Lightning's own handlers).
+
+        A handler only notes the signal; the ranks agree on it at the next batch boundary
+        (:meth:`_agreed_signal`) and then save and stop together. Lightning's SIGTERM handler
+        instead broadcasts from inside the handler, on whichever rank got the signal, and its
+        loop stops the ranks at different batches: a save (collectives) on one rank while the
+        other trains hangs both until the timeout. Under SLURM auto-requeue, Lightning's
+        SIGUSR1 handler (save ``hpc_ckpt`` + ``scontrol requeue``) is kept and called at the
+        agreed batch on every rank, instead of inside the handler."""
         if threading.current_thread() is not threading.main_thread():
             return
-        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGUSR1, self._note_signal)
+        current = signal.getsignal(signal.SIGUSR1)
+        self._requeue = current if callable(current) and current != self._note_signal else None
+        for signum in PREEMPTION_SIGNALS:
+            signal.signal(signum, self._note_signal)
 
     def _note_signal(self, signum: int, frame: Any) -> None:
-        self._signal = signum
+        # Nothing else here: a signal handler runs between two bytecodes, maybe mid-collective.
+        self._pending.add(int(signum))
 
-    def _requested_stop(self, trainer: pl.Trainer) -> int | None:
-        if self._signal is not None:
-            return self._signal
-        return int(signal.SIGTERM) if trainer.received_sigterm else None
+    def _agreed_signal(self, trainer: pl.Trainer) -> int | None:
+        """The signal every rank acts on at this batch boundary (SIGTERM over SIGUSR1), from
+        one small all-reduce of the ranks' flags; ``None``: carry on."""
+        flags = [int(signum in self._pending) for signum in PREEMPTION_SIGNALS]
+        if trainer.received_sigterm:  # noted by Lightning before on_train_start took over
+            flags[0] = 1
+        if trainer.world_size > 1:
+            import torch
+
+            summed = trainer.strategy.reduce(
+                torch.tensor(flags, device=trainer.strategy.root_device), reduce_op="sum"
+            )
+            flags = [int(v) for v in summed.tolist()]
+        for signum, flag in zip(PREEMPTION_SIGNALS, flags, strict=True):
+            if flag:
+                self._pending.discard(int(signum))
+                return int(signum)
+        return None
 
     def _stop(self, trainer: pl.Trainer, signum: int) -> None:
         name = signal.Signals(signum).name
@@ -103,8 +131,10 @@ class ModelCheckpoint(LightningModelCheckpoint):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
     ) -> None:
         super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
-        signum = self._requested_stop(trainer)
-        if signum is not None:
+        signum = self._agreed_signal(trainer)
+        if signum == signal.SIGUSR1 and self._requeue is not None:
+            self._requeue(signum, None)  # Lightning's SLURM requeue, on every rank at once
+        elif signum is not None:
             self._stop(trainer, signum)
         if self.every_n_batches and pl_module.batches_seen % self.every_n_batches == 0:
             self.write_last(trainer, f"every {self.every_n_batches} batches")
@@ -112,8 +142,9 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        # Under DDP Lightning raises SIGTERMException on every rank at the next batch, before
-        # this callback saw the flag: the state is between two batches, save it.
+        # A SIGTERM that came before on_train_start took the handlers over: Lightning's loop
+        # stops every rank at the same batch (its flag is broadcast from rank 0); the state is
+        # between two batches, save it.
         if isinstance(exception, SIGTERMException) and trainer.received_sigterm:
             if self._saved_at != pl_module.batches_seen and self.dirpath is not None:
                 self.write_last(trainer, "SIGTERM received")

@@ -32,6 +32,7 @@ from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.threads import one_cpu_thread
 from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import to_unit
+from gan_lightning.utils.streams import seeded_streams
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,7 @@ def train_digit_classifier(
     if train_size is not None:
         images, labels = images[: int(train_size)], labels[: int(train_size)]
     generator = torch.Generator().manual_seed(int(seed))
-    with one_cpu_thread(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))  # weight init and dropout
+    with one_cpu_thread(), seeded_streams(seed):  # weight init and dropout
         model = DigitClassifier(channels, num_features)
         steps_per_epoch = images.shape[0] // batch_size
         if steps_per_epoch < 1:

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Subset
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.scores import shard
+from gan_lightning.utils.streams import seeded_streams
 
 SPLITS = ("train", "val", "test")
 
@@ -61,7 +62,11 @@ def real_batches(
     labelled = bool(getattr(datamodule, "num_classes", 0))
 
     def images() -> Iterator[Any]:
-        for batch in loader:
+        # A DataLoader's iterator draws its workers' base seed from the global generator:
+        # drawn here under a fixed seed, the training's random streams stay untouched.
+        with seeded_streams(seed):
+            batches = iter(loader)
+        for batch in batches:
             if not isinstance(batch, (tuple, list)):
                 yield batch
             else:  # labels only where the data have classes (the real side of intra-class FID)

@@ -38,6 +38,7 @@ from gan_lightning.metrics.prdc import (
     knn_radii,
     prdc,
 )
+from gan_lightning.utils.streams import seeded_streams
 
 #: A class counts as "covered" when it holds at least this fraction of a uniform share
 #: (10 classes: >= 1% of the samples), so a few stray samples do not count as a mode.
@@ -321,8 +322,7 @@ class Scorer(nn.Module):
     # ------------------------------------------------------------------ scores
     def compute(self) -> dict[str, float]:
         """Synced scores, named after the extractor (``fid_digits``, ``kid_mean_digits``...)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)  # KID subsets and IS splits: same draw every time
+        with seeded_streams(self.seed):  # KID subsets and IS splits: same draw every time
             fid = self.fid.compute()
             kid_mean, kid_std = self.kid.compute()
             scores = {

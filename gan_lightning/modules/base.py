@@ -63,17 +63,31 @@ def check_optimizer(key: str, factory: OptimizerFactory) -> None:
 
 def capture_rng(module: pl.LightningModule | None = None) -> dict[str, Any]:
     """Every random stream training draws from, as tensors and plain containers (so the
-    checkpoint still loads with ``weights_only=True``): torch (per DDP rank), CUDA, numpy,
-    Python."""
-    torch_state = torch.get_rng_state()
+    checkpoint still loads with ``weights_only=True``): torch's CPU generator and the CUDA
+    generator of the device this process trains on (one row per DDP rank: each rank draws its
+    own noise), numpy, Python.
+
+    Only the current device's CUDA state is kept, not ``get_rng_state_all()``: a rank uses one
+    device, and a checkpoint must resume on a machine with fewer (or other) visible GPUs."""
     trainer = getattr(module, "_trainer", None)
-    if trainer is not None and trainer.world_size > 1:
-        torch_state = module.all_gather(torch_state).cpu()  # (world_size, n): one per rank
+    several = trainer is not None and trainer.world_size > 1
+
+    def per_rank(state: torch.Tensor) -> torch.Tensor:
+        # (world_size, n) under DDP: every rank takes part, rank 0 writes them all.
+        return module.all_gather(state).cpu() if several else state
+
+    torch_state = per_rank(torch.get_rng_state())
+    on_cuda = (
+        module.device.type == "cuda"
+        if module is not None
+        else torch.cuda.is_available() and torch.cuda.is_initialized()
+    )
+    cuda_state = per_rank(torch.cuda.get_rng_state()) if on_cuda else []
     keys, position, has_gauss, cached = np.random.get_state()[1:]
     version, mt_state, gauss_next = random.getstate()
     return {
         "torch": torch_state,
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "cuda": cuda_state,
         "numpy": {
             "keys": torch.from_numpy(keys.astype(np.int64)),
             "pos": int(position),
@@ -84,12 +98,39 @@ def capture_rng(module: pl.LightningModule | None = None) -> dict[str, Any]:
     }
 
 
+def seed_rank_stream(rank: int) -> None:
+    """Reseed this process's generators (CPU and CUDA) for DDP rank ``rank``, from the seed
+    every rank shares: deterministic in the run's seed, different on every rank."""
+    torch.manual_seed(torch.initial_seed() + 1_000_003 * int(rank))
+
+
+def own_state(saved: Any, rank: int) -> torch.Tensor | None:
+    """This rank's row of a saved generator state: ``(world_size, n)`` from a DDP run, ``(n,)``
+    from one process, or (checkpoints before per-rank CUDA states) a list with one state per
+    device the run saw. ``None`` when the checkpoint holds no state for this rank: a run
+    resumed on more processes than wrote it keeps the fresh per-rank stream
+    :meth:`GenerativeModule.on_fit_start` gave it, rather than a copy of another rank's."""
+    if isinstance(saved, (list, tuple)):
+        row = saved[rank] if rank < len(saved) else None
+    elif not isinstance(saved, torch.Tensor) or saved.numel() == 0:
+        row = None
+    elif saved.dim() == 2:
+        row = saved[rank] if rank < saved.shape[0] else None
+    else:
+        row = saved if rank == 0 else None
+    # A copy of its own: torch.set_rng_state of a row view (storage offset > 0) segfaults.
+    return None if row is None else row.clone()
+
+
 def restore_rng(state: dict[str, Any], rank: int = 0) -> None:
-    """Set every random stream to what :func:`capture_rng` saved (this rank's, under DDP)."""
-    torch_state = state["torch"]
-    torch.set_rng_state(torch_state[rank] if torch_state.dim() == 2 else torch_state)
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    """Set every random stream to what :func:`capture_rng` saved (this rank's, under DDP);
+    the CUDA state goes to the current device only, however many devices are visible."""
+    torch_state = own_state(state["torch"], rank)
+    if torch_state is not None:
+        torch.set_rng_state(torch_state)
+    cuda_state = own_state(state.get("cuda"), rank)
+    if cuda_state is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda_state)
     numpy_state = state["numpy"]
     np.random.set_state(
         (
@@ -248,7 +289,7 @@ class GenerativeModule(pl.LightningModule):
         """Under DDP every rank was seeded alike; give each its own noise stream (deterministic
         in the seed), or every rank would train on the same latents."""
         if self.trainer.world_size > 1:
-            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank)
+            seed_rank_stream(self.global_rank)
 
     def sync_buffers(self) -> None:
         """Under DDP, give every rank rank 0's buffers (BatchNorm statistics, the EMA copy's).

@@ -125,3 +125,38 @@ def test_a_resumed_run_keeps_writing_its_own_last_ckpt(tmp_path):
     fresh = ModelCheckpoint(dirpath=tmp_path / "other", save_last=True)
     fresh.load_state_dict({**state, "dirpath": str(tmp_path / "other"), "last_model_path": ""})
     assert fresh.last_model_path == ""  # nothing of its own yet: Lightning's behaviour
+
+
+class OtherRank:
+    """A strategy whose ``reduce`` adds the flags another rank sends (the all-reduce)."""
+
+    root_device = torch.device("cpu")
+
+    def __init__(self, other: list[int]) -> None:
+        self.other = torch.tensor(other)
+        self.calls = 0
+
+    def reduce(self, tensor, reduce_op="mean"):
+        assert reduce_op == "sum"
+        self.calls += 1
+        return tensor + self.other
+
+
+def fake_ddp_trainer(other: list[int]):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(world_size=2, received_sigterm=False, strategy=OtherRank(other))
+
+
+def test_a_signal_on_one_rank_is_acted_on_by_every_rank_at_the_same_batch():
+    """The handler only notes the signal; at the batch boundary the ranks add up their flags,
+    so a rank that got nothing stops too, and one that got it waits for the agreement."""
+    callback = ModelCheckpoint(dirpath="unused")
+    callback._note_signal(signal.SIGTERM, None)  # this rank got SIGTERM ...
+    assert callback._pending == {signal.SIGTERM}  # ... and nothing else happened yet
+    assert callback._agreed_signal(fake_ddp_trainer([0, 0])) == signal.SIGTERM
+    assert callback._pending == set()  # acted on once
+    # The other rank got SIGUSR1: this one, signal-free, learns it from the all-reduce.
+    trainer = fake_ddp_trainer([0, 1])
+    assert callback._agreed_signal(trainer) == signal.SIGUSR1 and trainer.strategy.calls == 1
+    assert callback._agreed_signal(fake_ddp_trainer([0, 0])) is None

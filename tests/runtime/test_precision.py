@@ -88,9 +88,39 @@ def test_auto_precision_follows_the_cpus_native_bf16_and_the_nets(
     assert precision.resolve_precision("bf16-mixed", "cpu", convolutional) == "bf16-mixed"
 
 
-def test_auto_precision_on_accelerators_is_left_to_the_user(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
-    assert precision.resolve_precision("auto", accelerator="gpu") == "32-true"
+@pytest.mark.parametrize(
+    ("bf16", "convolutional", "expected"),
+    [(True, True, "bf16-mixed"), (True, False, "32-true"), (False, True, "32-true")],
+)
+def test_auto_precision_on_cuda_picks_bf16_where_the_gpu_has_it(
+    bf16, convolutional, expected, monkeypatch
+):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: set())
+    monkeypatch.setattr(precision, "cuda_native_bf16", lambda: bf16)
+    assert precision.resolve_precision("auto", "gpu", convolutional) == expected
+    assert precision.resolve_precision("32-true", "gpu", convolutional) == "32-true"
+
+
+def test_auto_on_cuda_turns_on_tf32_and_cudnn_benchmark_unless_told_otherwise(monkeypatch):
+    chosen = []
+    monkeypatch.setattr(torch, "set_float32_matmul_precision", chosen.append)
+    trainer: dict = {}
+    done = precision.tune_cuda(trainer, matmul_precision=None)
+    assert chosen == ["high"] and trainer["benchmark"] is True and len(done) == 2
+    chosen.clear()
+    trainer = {"deterministic": True}
+    assert precision.tune_cuda(trainer, matmul_precision="highest") == []
+    assert chosen == [] and "benchmark" not in trainer  # the user's choices stand
+
+
+@pytest.mark.parametrize("value", ["16-mixed", "16"])
+def test_fp16_mixed_is_refused_for_gans_in_one_line_naming_bf16(value, tmp_path):
+    cfg = compose_config([*SMOKE, "model=dcgan", f"trainer.precision={value}"], tmp_path)
+    with pytest.raises(ConfigError) as err:
+        build(cfg)
+    message = str(err.value)
+    assert f"trainer.precision={value} is not supported for GANs" in message
+    assert "trainer.precision=bf16-mixed" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
