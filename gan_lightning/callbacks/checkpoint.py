@@ -112,6 +112,13 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
+        self.save_on_stop(trainer, pl_module, exception)
+
+    def save_on_stop(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """``last.ckpt`` when a SIGTERM stops training between two batches; once (a second
+        call is a no-op), so a slower ``on_exception`` (the final score) may call it first."""
         # Under DDP Lightning raises SIGTERMException on every rank at the next batch, before
         # this callback saw the flag: the state is between two batches, save it.
         if isinstance(exception, SIGTERMException) and trainer.received_sigterm:

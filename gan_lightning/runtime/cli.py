@@ -30,14 +30,28 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
+from gan_lightning import version_line
 from gan_lightning.errors import ConfigError, DataSourceError, NonFiniteError
 from gan_lightning.runtime.compat import clear_hydra_state
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+#: The imported package's folder: a checkout's ``gan_lightning/`` or an installed one in
+#: ``site-packages``. The configs ship inside it (package data), so they are found either way.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+CONFIG_DIR = str(PACKAGE_DIR / "conf")
 #: The exit code of a run stopped by a user error (Hydra's own errors exit with 1).
 USER_ERROR_EXIT = 2
+
+
+def checkout_root() -> Path | None:
+    """The source checkout the package is imported from (its folder holds ``pyproject.toml``
+    and ``train.py`` next to ``gan_lightning/``), or None for an installed package: code must
+    never assume a checkout around the package it runs."""
+    root = PACKAGE_DIR.parent
+    if (root / "pyproject.toml").is_file() and (root / "train.py").is_file():
+        return root
+    return None
 
 
 def user_error(err: BaseException | None) -> BaseException | None:
@@ -102,6 +116,7 @@ def hydra_cli(
 
     ``main()`` reads ``sys.argv`` like any console script; ``main(["key=value", ...])`` runs
     the same app on those arguments (tests, notebooks) and returns its exit code.
+    ``--version`` prints the package's version (Hydra's own flag would print Hydra's).
     ``prepare_argv`` may rewrite the arguments before Hydra sees them (``resume=auto`` picks
     the run directory that way); its user errors are reported like the task's.
     """
@@ -114,6 +129,9 @@ def hydra_cli(
         @functools.wraps(task)
         def main(argv: list[str] | None = None) -> int:
             args = null_group_overrides(sys.argv[1:] if argv is None else list(argv))
+            if "--version" in args:  # before Hydra, whose own --version names Hydra's
+                print(version_line())
+                return 0
             try:
                 if prepare_argv is not None:
                     args = prepare_argv(args)
