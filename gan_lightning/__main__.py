@@ -6,7 +6,7 @@
 
 The list is read from the installed package's metadata (``[project.scripts]`` of
 pyproject.toml), so it is exactly what ``pip install`` put on ``PATH``; nothing heavy (torch,
-Lightning) is imported until a command runs.
+Lightning) is imported until a command runs (see :mod:`gan_lightning.commands`).
 """
 
 from __future__ import annotations
@@ -15,16 +15,9 @@ import sys
 from importlib import metadata
 
 from gan_lightning import version_line
+from gan_lightning.commands import COMMANDS
 
 DISTRIBUTION = "gan_lightning"
-#: One line per command, shown by the listing (tests check it covers [project.scripts]).
-SUMMARIES = {
-    "gan-train": "train an experiment (= python train.py): gan-train experiment=... key=value",
-    "gan-generate": "sample images from a checkpoint: gan-generate ckpt=<file> n=64",
-    "gan-evaluate": "score checkpoints (FID/KID/IS): gan-evaluate ckpt=<file or dir>",
-    "gan-report": "rebuild a sweep's report: gan-report <multirun dir>",
-    "gan-train-classifier": "train the digit classifier behind the 'digits' FID ahead of time",
-}
 
 
 def commands() -> dict[str, metadata.EntryPoint]:
@@ -49,7 +42,9 @@ def listing() -> str:
     lines.append("Commands (each takes Hydra key=value overrides, --help and --version):")
     width = max(len(name) for name in found)
     for name in sorted(found):
-        lines.append(f"  {name:<{width}}  {SUMMARIES.get(name, found[name].value)}")
+        lines.append(
+            f"  {name:<{width}}  {COMMANDS[name].summary if name in COMMANDS else found[name].value}"
+        )
     lines.append("Without the scripts on PATH: python -m gan_lightning train|generate|... [args]")
     return "\n".join(lines)
 

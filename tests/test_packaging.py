@@ -13,6 +13,7 @@ import pytest
 
 import gan_lightning
 from gan_lightning import __main__ as package_main
+from gan_lightning.commands import COMMANDS
 from gan_lightning.runtime import cli, distributed, loggers
 from tests.conftest import REPO
 from tests.wheel_contents import check_wheel, pyproject, source_version
@@ -71,7 +72,7 @@ def test_one_version_everywhere(capsys):
 
 
 def test_python_m_gan_lightning_lists_the_console_scripts():
-    assert set(package_main.SUMMARIES) == set(SCRIPTS)  # a summary for every command
+    assert set(COMMANDS) == set(SCRIPTS)  # a summary for every command
     out = subprocess.run(
         [sys.executable, "-m", "gan_lightning"], capture_output=True, text=True, cwd=REPO
     )
@@ -82,6 +83,27 @@ def test_python_m_gan_lightning_lists_the_console_scripts():
         [sys.executable, "-m", "gan_lightning", "--version"], capture_output=True, text=True
     )
     assert version.stdout.strip() == gan_lightning.version_line()
+
+
+def test_console_scripts_answer_help_and_version_without_importing_torch():
+    """Each console script is commands.<name>, which runs its module's main (same config)."""
+    from importlib import import_module
+
+    for name, target in SCRIPTS.items():
+        module, function = target.split(":")
+        assert module == "gan_lightning.commands" and function == name[4:].replace("-", "_")
+        app = import_module(COMMANDS[name].module).main
+        assert app.config_name == COMMANDS[name].config_name, name
+    code = (
+        "import sys; from gan_lightning import commands as c; "
+        "assert c.train(['--help']) == 0 and c.report(['--version']) == 0; "
+        "assert c.evaluate(['--help']) == 0 and c.generate(['-h']) == 0; "
+        "print(sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert "seed000_mlp_gan" in out.stdout and "gan-evaluate" in out.stdout
 
 
 def test_python_m_gan_lightning_runs_a_command(capsys):

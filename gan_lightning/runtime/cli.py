@@ -12,7 +12,9 @@ so they share:
   :class:`~gan_lightning.errors.DataSourceError`) as one ``Error: ...`` line and exit code 2,
   never a traceback.
 
-The helpers every CLI needs (the error filter, the device choice) live here, once.
+The helpers every CLI needs (the error filter, the device choice) live here, once. The
+module imports neither torch nor Lightning, so ``--help`` and ``--version`` of the console
+scripts (:mod:`gan_lightning.commands`) answer in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -23,16 +25,17 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from gan_lightning import version_line
 from gan_lightning.errors import ConfigError, DataSourceError, NonFiniteError
-from gan_lightning.runtime.compat import clear_hydra_state
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,7 @@ def hydra_cli(
                 forget_hydra_run()
             return 0
 
+        main.config_name = config_name  # type: ignore[attr-defined]  # gan_lightning.commands
         return main
 
     return decorate
@@ -178,17 +182,21 @@ def check_composition(config_name: str, args: list[str]) -> None:
         message = " ".join([lines[0] if lines else type(err).__name__, hint]).strip()
         raise ConfigError(message) from err
     finally:
-        clear_hydra_state()
+        forget_hydra_run()
 
 
 def forget_hydra_run() -> None:
     """Leave no Hydra state behind: the next app (or compose) in this process starts clean,
     instead of reading this run's ``hydra.runtime`` through ``HydraConfig``."""
+    from gan_lightning.runtime.compat import clear_hydra_state
+
     clear_hydra_state()
 
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` (a GPU when there is one), ``cpu``, ``cuda``, ``cuda:N``; checked."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
