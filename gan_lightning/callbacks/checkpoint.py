@@ -6,7 +6,8 @@ preemption signals, and atomic writes.
   batch) writing ``last.ckpt``, so a kill loses at most that many batches. On SIGTERM or
   SIGUSR1 (a scheduler's preemption notice, ``kill``, Ctrl-\\ of a job) it writes
   ``last.ckpt`` after the current batch and stops the process with exit code 128 + signal;
-  ``python train.py ... resume=auto`` continues from it at the next batch. Under SLURM with
+  ``python train.py ... resume=auto`` continues from it at the next batch. When training
+  ends (``max_steps`` mid-epoch too) ``last.ckpt`` holds the final weights. Under SLURM with
   Lightning's auto-requeue, SIGUSR1 stays Lightning's (it saves and requeues the job).
 * Every checkpoint is written atomically by
   :class:`gan_lightning.runtime.checkpoints.AtomicCheckpointIO` (a Trainer plugin).
@@ -49,6 +50,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
         self.every_n_batches = int(every_n_train_steps or 0)
         self._signal: int | None = None
         self._saved_at: int | None = None
+        self._state_saved_at: int | None = None  # real batch of the latest checkpoint of any kind
 
     @property
     def last_path(self) -> Path:
@@ -99,6 +101,20 @@ class ModelCheckpoint(LightningModelCheckpoint):
             self.last_model_path = str(self.last_path)
 
     # ------------------------------------------------------------------ hooks
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._state_saved_at = int(pl_module.batches_seen)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        # Lightning writes last.ckpt at the end only if it never wrote one: a run stopped by
+        # max_steps mid-epoch would keep an older state there than the one it ends with (and
+        # that the metrics callback scores as the run's final result).
+        if self.save_last and self.dirpath is not None:
+            if self._state_saved_at != pl_module.batches_seen:
+                self.write_last(trainer, "end of training")
+
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
     ) -> None:

@@ -48,9 +48,10 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # imported where used: the console scripts' --help must not load torch
+    import torch
 
 
 def wandb_init_kwargs(logger: Any) -> dict[str, Any]:
@@ -100,6 +101,7 @@ def _result_metric_to_fast_path(original: Any) -> Any:
     """``_ResultMetric.to(device)`` that returns at once when every tensor of the metric is
     already on ``device`` (what the slow path would produce: the same tensors, and an equal
     copy of the metadata). Anything else goes through Lightning's own ``to``."""
+    import torch
 
     @functools.wraps(original)
     def to(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -135,6 +137,7 @@ def speed_up_lightning(enabled: bool = True) -> None:
     ``enabled=False`` restores Lightning's own behaviour (the benchmark's A/B).
     """
     global _dropped_nvml_check
+    import torch
     from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
 
     patched = getattr(_ResultMetric.to, "gan_lightning_fast_path", False)
@@ -188,4 +191,6 @@ def clear_hydra_state() -> None:
 # ---------------------------------------------------------------------------- torch
 def foreach_lerp_(targets: list[torch.Tensor], sources: list[torch.Tensor], weight: Any) -> None:
     """``target.lerp_(source, weight)`` for every pair, in one fused kernel."""
+    import torch
+
     torch._foreach_lerp_(targets, sources, weight)

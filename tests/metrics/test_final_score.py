@@ -66,7 +66,13 @@ def count_scoring(monkeypatch) -> list[int]:
 def test_a_run_stopped_by_max_steps_mid_epoch_scores_its_final_weights(
     mnist_dir, tmp_path, count_scoring
 ):
-    cfg = tiny_metrics_config(mnist_dir, tmp_path, "trainer.max_steps=4", "trainer.max_epochs=3")
+    cfg = tiny_metrics_config(
+        mnist_dir,
+        tmp_path,
+        "trainer.max_steps=4",
+        "trainer.max_epochs=3",
+        "callbacks.model_checkpoint.every_n_train_steps=3",  # last.ckpt at batch 3, then 4
+    )
     returned = run(cfg)  # 4 of the epoch's 10 batches: no periodic evaluation ran
     assert count_scoring == [4]
 
