@@ -97,6 +97,7 @@ def test_optuna_study_reproduces_sequentially_and_in_parallel(mnist_dir, tmp_pat
     assert "Optuna: best value" in (sequential / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_optuna_search_with_max_steps_scores_every_trial(mnist_dir, tmp_path):
     """``trainer.max_steps`` ends each trial mid-epoch, before any periodic evaluation: the
     final score of the weights is what train.py returns to Optuna (it used to fail every

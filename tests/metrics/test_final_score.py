@@ -6,7 +6,10 @@ value all hold that score."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from gan_lightning.metrics.callback import GenerativeMetrics
 from gan_lightning.runtime.checkpoints import load_module
 from gan_lightning.train import build, run
-from tests.conftest import compose_config
+from tests.conftest import REPO, compose_config
 from tests.metrics.conftest import logged_scores
 from tests.metrics.helpers import metrics_overrides, random_classifier_file, smoke_with_metrics
 
@@ -153,3 +156,48 @@ def test_a_stopped_run_scores_what_it_trained(
     if how == "sigusr1":  # the stop's checkpoint was written, and holds the scored weights
         module, _ = load_module(tmp_path / "checkpoints" / "last.ckpt")
         assert module.batches_seen == stop_at
+
+
+@pytest.mark.slow
+def test_under_ddp_every_rank_scores_the_final_weights(mnist_dir, tmp_path):
+    """Two CPU processes stop on max_steps mid-epoch: both ranks take part in the final
+    scoring (a rank left out would hang its collectives), and the score is the one a single
+    process gives the saved final weights."""
+    classifier = random_classifier_file(tmp_path / "classifier.pt")
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable,
+        "train.py",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.max_steps=4",
+        "trainer.max_epochs=-1",
+        "trainer.limit_train_batches=10",
+        "trainer.limit_val_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.enable_model_summary=false",
+        "trainer.enable_progress_bar=false",
+        "model.generator.hidden_sizes=[16]",
+        "model.discriminator.hidden_sizes=[16]",
+        "data.batch_size=16",
+        "num_threads=1",
+        "logger=none",
+        f"paths.data_dir={mnist_dir}",
+        f"hydra.run.dir={run_dir}",
+        *metrics_overrides(classifier),
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    out = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    [entry] = results["history"]
+    assert entry["step"] == 4 and results["final"] == entry["metrics"]
+
+    module, config = load_module(run_dir / "checkpoints" / "last.ckpt")
+    assert module.batches_seen == 4
+    scorer = instantiate(config["metrics"])
+    datamodule = instantiate(config["data"])
+    datamodule.setup("fit")
+    scorer.prepare(datamodule)
+    single = scorer.score(module, datamodule)["fid_digits"]
+    assert results["final"]["val/fid_digits"] == pytest.approx(single, rel=1e-4)
