@@ -12,8 +12,9 @@ class-conditional model: how often the classifier agrees with the requested digi
 **Final score.** However training ends (``max_steps`` mid-epoch, ``max_epochs``, a stop
 signal, an exception after at least one batch), :meth:`GenerativeMetrics.score_final` scores
 the weights it ends with once (Lightning's ``on_train_end`` / ``on_exception``), unless the
-last evaluation already saw exactly them (same real batch and optimizer step). Those scores go to ``trainer.callback_metrics`` (what
-``train.py`` returns to a sweeper), to every logger and to ``results.json`` "final".
+last evaluation already saw exactly them (same real batch and optimizer step). Those scores
+go to ``trainer.callback_metrics``, every logger and ``results.json`` "final", and
+``train.py`` returns them to a sweeper (:attr:`GenerativeMetrics.final_scores`).
 """
 
 from __future__ import annotations
@@ -246,6 +247,11 @@ class GenerativeMetrics(pl.Callback):
         if self._final is None or self._final[0] != now:
             self._final = (now, self._final_scores(trainer, pl_module, now, exception))
         return dict(self._final[1])
+
+    @property
+    def final_scores(self) -> dict[str, float]:
+        """What :meth:`score_final` answered last (empty before training ended)."""
+        return dict(self._final[1]) if self._final is not None else {}
 
     def _final_scores(
         self,
