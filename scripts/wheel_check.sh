@@ -27,6 +27,7 @@ since() { local ms=$(($(now_ms) - $1)); printf '%d.%d' $((ms / 1000)) $((ms % 10
 step() { printf '\n== wheel check: %s\n' "$*"; }
 fail() { printf 'wheel check FAILED: %s\n' "$*" >&2; exit 1; }
 
+check_start=$(now_ms)
 step "build the wheel from a clean copy of $REPO"
 mkdir -p "$WORK/src" "$WORK/dist"
 if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
@@ -100,4 +101,4 @@ gan-generate ckpt=run/checkpoints/last.ckpt n=16 out=samples.png device=cpu
 step "what the fresh venv cost"
 echo "venv + install: $install_s s; fresh venv on disk: $(du -sh "$WORK/venv" | cut -f1)" \
     "(test venv: $(du -sh "$(dirname "$(dirname "$(dirname "$TEST_SITE")")")" | cut -f1), reused)"
-echo "wheel check passed"
+echo "wheel check passed in $(since "$check_start") s"
