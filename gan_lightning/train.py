@@ -131,7 +131,8 @@ def several_processes(trainer_cfg: dict[str, Any]) -> bool:
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    """Train one experiment; returns the final callback metrics (for sweepers)."""
+    """Train one experiment; returns the final callback metrics, with the scores of the final
+    weights (GenerativeMetrics.final_scores), for sweepers."""
     check_config(cfg)  # every value a user can set, before anything is built or seeded
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)
@@ -155,6 +156,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     finally:
         finish_loggers(trainer, success)  # wandb.finish(): one W&B run per (multirun) job
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    for callback in trainer.callbacks:  # the scores of the weights training ended with
+        metrics.update(getattr(callback, "final_scores", {}))
     if hasattr(model, "batches_seen"):
         rank_zero_info(
             f"Trained on {model.batches_seen} real batches (Lightning's global_step, which "

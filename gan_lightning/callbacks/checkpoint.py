@@ -6,7 +6,8 @@ preemption signals, and atomic writes.
   batch) writing ``last.ckpt``, so a kill loses at most that many batches. On SIGTERM or
   SIGUSR1 (a scheduler's preemption notice, ``kill``, Ctrl-\\ of a job) it writes
   ``last.ckpt`` after the current batch and stops the process with exit code 128 + signal;
-  ``python train.py ... resume=auto`` continues from it at the next batch. Under DDP the
+  ``python train.py ... resume=auto`` continues from it at the next batch. When training
+  ends (``max_steps`` mid-epoch too) ``last.ckpt`` holds the final weights. Under DDP the
   signal may reach one rank only: the handler just notes it, and at every batch boundary the
   ranks all-reduce their flags, so all of them save (once) and stop after the same batch.
   Under SLURM with Lightning's auto-requeue, SIGUSR1 stays Lightning's (it saves
@@ -53,6 +54,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
         self._pending: set[int] = set()  # signals noted by the handler, not yet acted on
         self._requeue: Any = None  # Lightning's SLURM requeue handler, when it had SIGUSR1
         self._saved_at: int | None = None
+        self._state_saved_at: int | None = None  # real batch of the latest checkpoint of any kind
 
     @property
     def last_path(self) -> Path:
@@ -127,6 +129,20 @@ class ModelCheckpoint(LightningModelCheckpoint):
             self.last_model_path = str(self.last_path)
 
     # ------------------------------------------------------------------ hooks
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._state_saved_at = int(pl_module.batches_seen)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        # Lightning writes last.ckpt at the end only if it never wrote one: a run stopped by
+        # max_steps mid-epoch would keep an older state there than the one it ends with (and
+        # that the metrics callback scores as the run's final result).
+        if self.save_last and self.dirpath is not None:
+            if self._state_saved_at != pl_module.batches_seen:
+                self.write_last(trainer, "end of training")
+
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
     ) -> None:
@@ -142,6 +158,13 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
+        self.save_on_stop(trainer, pl_module, exception)
+
+    def save_on_stop(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """``last.ckpt`` when a SIGTERM stops training between two batches; once (a second
+        call is a no-op), so a slower ``on_exception`` (the final score) may call it first."""
         # A SIGTERM that came before on_train_start took the handlers over: Lightning's loop
         # stops every rank at the same batch (its flag is broadcast from rank 0); the state is
         # between two batches, save it.

@@ -17,7 +17,9 @@ run id), so every run writes them itself, logger or not:
 a run without scores), so two runs' numbers can be compared, or not, at a glance.
 
 It is rewritten after every validation (``status: running``), so a stopped or crashed job
-still reports its last scores; ``status`` ends as ``finished`` or ``failed``. The history and
+still reports its last scores; ``status`` ends as ``finished`` or ``failed``. "final" holds
+the score of the weights training ended with (the metrics callback scores them once at the
+end, unless its last evaluation already saw them), "best" the best of the history. The history and
 the wall time so far travel in the checkpoints, so a resumed run reports the whole run.
 """
 
@@ -150,10 +152,25 @@ class RunResults(pl.Callback):
         self._record(trainer, pl_module)
         self.write(trainer, pl_module, "running")
 
+    def record_final(
+        self, trainer: pl.Trainer, pl_module: Any, exception: BaseException | None = None
+    ) -> None:
+        """Record the score of the weights training ends with: asks every callback that
+        offers ``score_final`` (:class:`~gan_lightning.metrics.GenerativeMetrics`) for it, so
+        "final" is never an older state whichever of the two Lightning calls first."""
+        for callback in trainer.callbacks:
+            if callback is not self and hasattr(callback, "score_final"):
+                callback.score_final(trainer, pl_module, exception)
+        self._record(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self.record_final(trainer, pl_module)
+
     def on_fit_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         self.write(trainer, pl_module, "finished")
 
     def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
+        self.record_final(trainer, pl_module, exception)
         self.write(trainer, pl_module, "failed", error=f"{type(exception).__name__}: {exception}")
 
 

@@ -11,6 +11,13 @@ class-conditional model: how often the classifier agrees with the requested digi
 ``intra_fid=true`` ``val/intra_fid_<extractor>`` for a conditional model (docs/evaluation.md).
 Select the best checkpoint on it with
 ``callbacks.model_checkpoint.monitor=val/fid_digits callbacks.model_checkpoint.mode=min``.
+
+**Final score.** However training ends (``max_steps`` mid-epoch, ``max_epochs``, a stop
+signal, an exception after at least one batch), :meth:`GenerativeMetrics.score_final` scores
+the weights it ends with once (Lightning's ``on_train_end`` / ``on_exception``), unless the
+last evaluation already saw exactly them (same real batch and optimizer step). Those scores
+go to ``trainer.callback_metrics``, every logger and ``results.json`` "final", and
+``train.py`` returns them to a sweeper (:attr:`GenerativeMetrics.final_scores`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.classifier import default_classifier_path, ensure_classifier
@@ -140,6 +148,14 @@ class GenerativeMetrics(pl.Callback):
         self.collapse_patience = int(collapse_patience)
         self._low_in_a_row = 0
         self._protocol_logged = False
+        #: ``val/<name>`` -> value of the latest evaluation, and which weights it saw
+        #: (:func:`weights_id`); checkpointed, so a resumed run knows what was scored.
+        self.last_scores: dict[str, float] = {}
+        self.scored_at: tuple[int, int] | None = None
+        #: The weights training started from in this fit (nothing new to score on an
+        #: exception before the first batch).
+        self._start_id: tuple[int, int] | None = None
+        self._final: tuple[tuple[int, int], dict[str, float]] | None = None  # score_final's
         self.scorer: Scorer | None = None
         #: Real images scored, over all ranks (the scorer's own count is this rank's share).
         self.num_real_total = 0
@@ -209,23 +225,105 @@ class GenerativeMetrics(pl.Callback):
         # The sanity check runs on an untrained model with a couple of batches: nothing to learn.
         if not self.enabled or trainer.sanity_checking or not self._due(trainer):
             return
+        scores = self._evaluate(trainer, pl_module, f"epoch {trainer.current_epoch}")
+        pl_module.log_dict(scores, on_step=False, on_epoch=True, sync_dist=True)
+
+    def _evaluate(self, trainer: pl.Trainer, pl_module: Any, when: str) -> dict[str, float]:
+        """Score the current weights on every rank, watch for collapse, remember and report
+        the scores (``val/<name>`` -> value); logging them is the caller's."""
         start = time.perf_counter()
         scores = self.score(pl_module, trainer.datamodule, trainer.global_rank, trainer.world_size)
         seconds = time.perf_counter() - start
         scores["collapse"] = self.watch_collapse(scores)
-        pl_module.log_dict(
-            {f"val/{k}": v for k, v in scores.items()}, on_step=False, on_epoch=True, sync_dist=True
-        )
+        self.last_scores = {f"val/{k}": float(v) for k, v in scores.items()}
+        self.scored_at = weights_id(trainer, pl_module)
         if not self._protocol_logged and trainer.is_global_zero:
             log_protocol(trainer.loggers, self.protocol)  # once: config, not a per-step scalar
             self._protocol_logged = True
-        batches = int(pl_module.batches_seen)
         shown = ", ".join(f"{k}={v:.4g}" for k, v in scores.items())
         rank_zero_info(
-            f"metrics epoch {trainer.current_epoch} (batch {batches}): {shown} "
-            f"({self.num_samples} samples vs "
-            f"{self.num_real_total} real {self.split} images, {seconds:.1f} s)"
+            f"metrics {when} (batch {self.scored_at[0]}): {shown} ({self.num_samples} samples "
+            f"vs {self.num_real_total} real {self.split} images, {seconds:.1f} s)"
         )
+        return dict(self.last_scores)
+
+    # ------------------------------------------------------------------ final score
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start_id = weights_id(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.score_final(trainer, pl_module)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self.score_final(trainer, pl_module, exception)
+
+    def score_final(
+        self, trainer: pl.Trainer, pl_module: Any, exception: BaseException | None = None
+    ) -> dict[str, float]:
+        """The scores (``val/<name>`` -> value) of the weights training ends with.
+
+        Computed once, every rank taking part, unless the latest evaluation saw exactly these
+        weights; new scores go to ``trainer.callback_metrics`` and every logger. Asked again
+        for the same weights it returns the same answer, so other callbacks (``RunResults``)
+        may ask in any hook order. After ``exception`` it scores only what this run trained
+        (at least one batch), never lets a scoring error hide the exception, and under DDP
+        only after a stop signal (one rank's error would leave the others waiting in the
+        scoring's collectives). Empty when nothing was scored.
+        """
+        if not self.enabled or self.scorer is None:
+            return {}
+        now = weights_id(trainer, pl_module)
+        if self._final is None or self._final[0] != now:
+            self._final = (now, self._final_scores(trainer, pl_module, now, exception))
+        return dict(self._final[1])
+
+    @property
+    def final_scores(self) -> dict[str, float]:
+        """What :meth:`score_final` answered last (empty before training ended)."""
+        return dict(self._final[1]) if self._final is not None else {}
+
+    def _final_scores(
+        self,
+        trainer: pl.Trainer,
+        pl_module: Any,
+        now: tuple[int, int],
+        exception: BaseException | None,
+    ) -> dict[str, float]:
+        if self.scored_at == now:
+            return dict(self.last_scores)
+        if exception is None:
+            return self._score_and_log(trainer, pl_module, "end of training")
+        if self._start_id is None or now == self._start_id:
+            return {}
+        name = type(exception).__name__
+        if trainer.world_size > 1 and not isinstance(exception, SIGTERMException):
+            rank_zero_info(f"metrics: the final weights are not scored after a {name} under DDP.")
+            return {}
+        # A stop signal's last.ckpt first: Lightning calls checkpoint callbacks last, and a
+        # scheduler may follow SIGTERM with SIGKILL while the scoring runs.
+        for callback in trainer.checkpoint_callbacks:
+            if hasattr(callback, "save_on_stop"):
+                callback.save_on_stop(trainer, pl_module, exception)
+        try:
+            return self._score_and_log(trainer, pl_module, f"after {name}")
+        except Exception as err:  # noqa: BLE001 - never hide the error that stopped the run
+            log.warning("metrics: could not score the final weights after %s: %s", name, err)
+            return {}
+
+    def _score_and_log(self, trainer: pl.Trainer, pl_module: Any, why: str) -> dict[str, float]:
+        scores = self._evaluate(trainer, pl_module, f"final, {why}")
+        # Lightning refuses self.log() once training ended: update what it reads, log directly.
+        device = getattr(pl_module, "device", None)
+        trainer.callback_metrics.update(
+            {k: torch.tensor(v, device=device) for k, v in scores.items()}
+        )
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(scores, step=self.scored_at[0])  # real batches, as pictures
+                logger.save()
+        return scores
 
     def watch_collapse(self, scores: dict[str, float]) -> float:
         """1.0 (and a warning) when the samples looked collapsed for ``collapse_patience``
@@ -254,10 +352,17 @@ class GenerativeMetrics(pl.Callback):
         return 1.0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"low_in_a_row": self._low_in_a_row}
+        return {
+            "low_in_a_row": self._low_in_a_row,
+            "last_scores": dict(self.last_scores),
+            "scored_at": list(self.scored_at) if self.scored_at is not None else None,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._low_in_a_row = int(state_dict.get("low_in_a_row", 0))
+        self.last_scores = {str(k): float(v) for k, v in state_dict.get("last_scores", {}).items()}
+        scored_at = state_dict.get("scored_at")
+        self.scored_at = (int(scored_at[0]), int(scored_at[1])) if scored_at else None
 
     # ------------------------------------------------------------------ scoring
     def _ensure_real(self, datamodule: Any, pixel_range: Any, rank: int, world_size: int) -> Scorer:
@@ -315,3 +420,10 @@ class GenerativeMetrics(pl.Callback):
 def num_classes(owner: Any) -> int:
     """A model's or DataModule's number of classes (0: unconditional / unlabelled)."""
     return int(getattr(owner, "num_classes", 0) or 0)
+
+
+def weights_id(trainer: pl.Trainer, pl_module: Any) -> tuple[int, int]:
+    """Which weights a module holds: (real batches trained on, Lightning's optimizer steps).
+    Weights change only by optimizer steps, so two equal ids are the same weights; both
+    counts are checkpointed, so this holds across a resume too."""
+    return int(getattr(pl_module, "batches_seen", trainer.global_step)), int(trainer.global_step)

@@ -14,7 +14,9 @@ so they share:
   :class:`~gan_lightning.errors.DataSourceError`) as one ``Error: ...`` line and exit code 2,
   never a traceback.
 
-The helpers every CLI needs (the error filter, the device choice) live here, once.
+The helpers every CLI needs (the error filter, the device choice) live here, once. The
+module imports neither torch nor Lightning, so ``--help`` and ``--version`` of the console
+scripts (:mod:`gan_lightning.commands`) answer in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
+from gan_lightning import version_line
 from gan_lightning.errors import ConfigError, DataSourceError, NonFiniteError
 from gan_lightning.runtime.compat import clear_hydra_state
 from gan_lightning.runtime.config_search import (
@@ -59,9 +62,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+#: The imported package's folder: a checkout's ``gan_lightning/`` or an installed one in
+#: ``site-packages``. The configs ship inside it (package data), so they are found either way.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+CONFIG_DIR = str(PACKAGE_DIR / "conf")
 #: The exit code of a run stopped by a user error (Hydra's own errors exit with 1).
 USER_ERROR_EXIT = 2
+
+
+def checkout_root() -> Path | None:
+    """The source checkout the package is imported from (its folder holds ``pyproject.toml``
+    and ``train.py`` next to ``gan_lightning/``), or None for an installed package: code must
+    never assume a checkout around the package it runs."""
+    root = PACKAGE_DIR.parent
+    if (root / "pyproject.toml").is_file() and (root / "train.py").is_file():
+        return root
+    return None
 
 
 def user_error(err: BaseException | None) -> BaseException | None:
@@ -151,6 +167,7 @@ def hydra_cli(
 
     ``main()`` reads ``sys.argv`` like any console script; ``main(["key=value", ...])`` runs
     the same app on those arguments (tests, notebooks) and returns its exit code.
+    ``--version`` prints the package's version (Hydra's own flag would print Hydra's).
     ``prepare_argv`` may rewrite the arguments before Hydra sees them (``resume=auto`` picks
     the run directory that way); its user errors are reported like the task's.
     """
@@ -163,6 +180,9 @@ def hydra_cli(
         @functools.wraps(task)
         def main(argv: list[str] | None = None) -> int:
             args = null_group_overrides(sys.argv[1:] if argv is None else list(argv))
+            if "--version" in args:  # before Hydra, whose own --version names Hydra's
+                print(version_line())
+                return 0
             try:
                 if prepare_argv is not None:
                     args = prepare_argv(args)
@@ -183,6 +203,7 @@ def hydra_cli(
                 forget_hydra_run()
             return 0
 
+        main.config_name = config_name  # type: ignore[attr-defined]  # gan_lightning.commands
         return main
 
     return decorate
@@ -236,13 +257,14 @@ def composition_message(err: BaseException, command: CommandLine) -> str:
 def forget_hydra_run() -> None:
     """Leave no Hydra state behind: the next app (or compose) in this process starts clean,
     instead of reading this run's ``hydra.runtime`` through ``HydraConfig``."""
+
     clear_hydra_state()
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto`` (a GPU when there is one), ``cpu``, ``cuda``, ``cuda:N``; checked."""
     import torch
 
-    """``auto`` (a GPU when there is one), ``cpu``, ``cuda``, ``cuda:N``; checked."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

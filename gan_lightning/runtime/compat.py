@@ -109,7 +109,6 @@ def _result_metric_to_fast_path(original: Any) -> Any:
     """``_ResultMetric.to(device)`` that returns at once when every tensor of the metric is
     already on ``device`` (what the slow path would produce: the same tensors, and an equal
     copy of the metadata). Anything else goes through Lightning's own ``to``."""
-
     import torch
 
     @functools.wraps(original)

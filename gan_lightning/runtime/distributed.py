@@ -31,12 +31,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from gan_lightning.runtime.cli import CONFIG_DIR
+from gan_lightning.runtime.cli import CONFIG_DIR, checkout_root
 from gan_lightning.runtime.compat import ddp_child_command, ddp_child_processes
 from gan_lightning.runtime.config_search import hydra_quote, override_key
 
@@ -63,11 +62,11 @@ def in_multirun_job() -> bool:
 
 def entry_point() -> list[str]:
     """How to start ``gan_lightning.train`` with the same package this process imported: the
-    checkout's ``train.py`` when there is one (its directory goes first on ``sys.path``, from
-    any working directory), else the installed module."""
-    script = Path(__file__).resolve().parents[2] / "train.py"
-    if script.is_file():
-        return [sys.executable, str(script)]
+    checkout's ``train.py`` when it runs from one (its directory goes first on ``sys.path``,
+    from any working directory), else the installed module."""
+    root = checkout_root()
+    if root is not None:
+        return [sys.executable, str(root / "train.py")]
     return [sys.executable, "-m", "gan_lightning.train"]
 
 

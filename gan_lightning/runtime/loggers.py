@@ -9,7 +9,8 @@ Three things Lightning's loggers do not do on their own:
   ``init_timeout`` seconds instead of killing the run. Offline runs are uploaded later with
   ``wandb sync <dir>``; the exact command is logged at the start and the end of the run.
 * **Provenance.** :func:`log_run_config` sends every logger the resolved Hydra config as a
-  plain dict, plus ``run``: the run directory, git commit (and whether the tree was dirty),
+  plain dict, plus ``run``: the run directory, the package version, the git commit of a checkout (and
+  whether the tree was dirty),
   the command-line overrides and, in a multirun, the sweep directory and job number.
 * **One W&B run per Hydra job.** :func:`finish_loggers` calls ``wandb.finish()`` at the end
   of each job; without it, the jobs of a multirun (one process) all log into the first run.
@@ -33,6 +34,8 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger as LightningWandbLogger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
+from gan_lightning import __version__
+from gan_lightning.runtime.cli import checkout_root
 from gan_lightning.runtime.compat import (
     wandb_forget_run,
     wandb_init_kwargs,
@@ -88,17 +91,21 @@ def resolve_wandb_mode(mode: str | None) -> str | None:
 
 # ---------------------------------------------------------------------------- provenance
 def git_state(root: str | Path | None = None) -> dict[str, Any]:
-    """Commit and dirtiness of the checkout the code runs from (``{}`` outside git)."""
-    root = Path(root) if root else Path(__file__).resolve().parents[2]
+    """Commit and dirtiness of the checkout the code runs from; ``{}`` for an installed
+    package or a folder that is not the top of a git work tree (a venv or an unpacked sdist
+    inside someone else's repository must not report that repository's commit)."""
+    root = Path(root) if root else checkout_root()
+    if root is None:
+        return {}
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+        found = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"],
             cwd=root,
             capture_output=True,
             text=True,
             timeout=5,
             check=True,
-        ).stdout.strip()
+        ).stdout.splitlines()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=root,
@@ -109,7 +116,9 @@ def git_state(root: str | Path | None = None) -> dict[str, Any]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
-    return {"git_commit": commit, "git_dirty": bool(status.strip())}
+    if len(found) != 2 or Path(found[0]).resolve() != Path(root).resolve():
+        return {}
+    return {"git_commit": found[1], "git_dirty": bool(status.strip())}
 
 
 def hydra_job() -> dict[str, Any]:
@@ -141,6 +150,7 @@ def run_metadata(cfg: DictConfig | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "output_dir": job.get("output_dir") or (_select(cfg, "paths.output_dir") if cfg else None),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "gan_lightning_version": __version__,
     }
     for key in ("overrides", "multirun", "sweep_dir", "job_num"):
         if key in job:

@@ -1,5 +1,6 @@
-"""hparams_search=optuna: the search space, the metric it minimises, and a real (tiny) study
-that reproduces itself, sequentially and with trials trained in parallel (joblib)."""
+"""hparams_search=optuna: the search space, the metric it minimises, a real (tiny) study
+that reproduces itself, sequentially and with trials trained in parallel (joblib), and a
+study whose trials stop on max_steps (scored by their final weights)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,41 @@ def test_optuna_study_reproduces_sequentially_and_in_parallel(mnist_dir, tmp_pat
     for key, value in best.best_params.items():
         assert f"{key}={value}" in best_overrides
     assert "Optuna: best value" in (sequential / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_optuna_search_with_max_steps_scores_every_trial(mnist_dir, tmp_path):
+    """``trainer.max_steps`` ends each trial mid-epoch, before any periodic evaluation: the
+    final score of the weights is what train.py returns to Optuna (it used to fail every
+    trial: "optimized_metric='val/fid_digits' was not logged")."""
+    classifier = random_classifier_file(tmp_path / "classifier.pt")
+    sweep = tmp_path / "sweep"
+    out = run_train(
+        [
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=2",
+            "trainer.max_steps=3",
+            "trainer.limit_val_batches=1",
+            "trainer.num_sanity_val_steps=0",
+            "trainer.enable_progress_bar=false",
+            "trainer.enable_model_summary=false",
+            "model.generator.hidden_sizes=[16]",
+            "model.discriminator.hidden_sizes=[16]",
+            "num_threads=1",
+            "logger=none",
+            f"paths.data_dir={mnist_dir}",
+            f"hydra.sweep.dir={sweep}",
+            *metrics_overrides(classifier),
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    found = trials(sweep)
+    assert len(found) == 2
+    for job in ("0", "1"):
+        results = json.loads((sweep / job / "results.json").read_text())
+        assert results["steps"] == 3 and [e["step"] for e in results["history"]] == [3]
+    best = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert best.best_value == pytest.approx(min(fid for _, fid in found), rel=1e-12)
 
 
 def test_optuna_database_storage_works(tmp_path):
