@@ -44,7 +44,12 @@ def tensor_loader(n: int = 64, batch_size: int = 4, shape=(1, 4, 4), seed: int =
 def fake_trainer(epoch: int = 0, **extra) -> SimpleNamespace:
     """What a picture callback reads from a Trainer when its hooks are called by hand."""
     return SimpleNamespace(
-        current_epoch=epoch, sanity_checking=False, loggers=[], global_step=0, **extra
+        current_epoch=epoch,
+        sanity_checking=False,
+        loggers=[],
+        global_step=0,
+        is_global_zero=True,
+        **extra,
     )
 
 
