@@ -22,6 +22,7 @@ from gan_lightning.metrics.classifier import (
     load_classifier,
 )
 from gan_lightning.runtime.cli import hydra_cli
+from gan_lightning.runtime.filesystem import check_input_dir, check_output_file
 
 
 @hydra_cli("train_classifier")
@@ -33,6 +34,8 @@ def main(cfg: DictConfig) -> None:
     if not isinstance(cfg.force, bool):
         raise ConfigError(f"force={cfg.force!r} must be true or false.")
     path = cfg.output or default_classifier_path(cfg.data_dir)
+    check_input_dir(cfg.data_dir, "data_dir", "point data_dir (paths.data_dir) at a folder")
+    check_output_file(path, "The classifier file", "pass output=<a writable file>")
     ensure_classifier(path, cfg.data_dir, force=cfg.force, epochs=cfg.epochs, seed=cfg.seed)
     _, info = load_classifier(path)
     accuracy = info.get("test_accuracy")

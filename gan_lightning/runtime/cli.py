@@ -10,7 +10,12 @@ so they share:
 * ``group=null`` to switch a config group off (Hydra 1.3 itself rejects it);
 * errors a user can fix (:class:`~gan_lightning.errors.ConfigError`,
   :class:`~gan_lightning.errors.DataSourceError`) as one ``Error: ...`` line and exit code 2,
-  never a traceback.
+  never a traceback;
+* faults of the machine (:class:`~gan_lightning.errors.FileSystemError`, and any ``OSError``
+  of a full, read-only or missing path, :mod:`gan_lightning.runtime.filesystem`) the same
+  way: one line naming the path, what was being done and the fix; exit code 2, or
+  :data:`~gan_lightning.runtime.filesystem.STORAGE_STOP_EXIT` for a training run stopped by
+  one. The run directory Hydra is about to create is checked before Hydra starts.
 
 The helpers every CLI needs (the error filter, the device choice) live here, once.
 """
@@ -30,8 +35,9 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from gan_lightning.errors import ConfigError, DataSourceError, NonFiniteError
+from gan_lightning.errors import ConfigError, DataSourceError, FileSystemError, NonFiniteError
 from gan_lightning.runtime.compat import clear_hydra_state
+from gan_lightning.runtime.filesystem import check_writable_dir, from_os_error, is_file_system_fault
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +46,42 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 USER_ERROR_EXIT = 2
 
 
-def user_error(err: BaseException | None) -> BaseException | None:
-    """The :class:`ConfigError`/:class:`DataSourceError`/:class:`NonFiniteError` behind ``err``,
-    if any (Hydra wraps errors raised in ``__init__`` of instantiated classes)."""
+def user_error(err: BaseException | None, doing: str = "Running") -> BaseException | None:
+    """The :class:`ConfigError`/:class:`DataSourceError`/:class:`NonFiniteError`/
+    :class:`FileSystemError` behind ``err``, if any (Hydra wraps errors raised in ``__init__``
+    of instantiated classes); an ``OSError`` of a file-system fault (a full or read-only disk,
+    a folder that is a file) becomes a :class:`FileSystemError` naming its path."""
     while err is not None:
-        if isinstance(err, (ConfigError, DataSourceError, NonFiniteError)):
+        if isinstance(err, (ConfigError, DataSourceError, NonFiniteError, FileSystemError)):
             return err
+        if is_file_system_fault(err):
+            return from_os_error(err, doing)  # type: ignore[arg-type]
         err = err.__cause__ or (
             err.__context__ if isinstance(err, InstantiationException) else None
         )
     return None
 
 
+def print_error(err: BaseException) -> int:
+    """Print ``err`` as the one ``Error:`` line; its exit code (2 unless it carries one)."""
+    print(f"\nError: {err}", file=sys.stderr)
+    return int(getattr(err, "exit_code", USER_ERROR_EXIT))
+
+
 def report_user_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Run ``task``; a user error becomes one ``Error:`` line on stderr and exit code 2."""
+    """Run ``task``; a user error or a file-system fault becomes one ``Error:`` line on stderr
+    and its exit code (2, or the one a :class:`FileSystemError` carries)."""
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
         try:
             return task(cfg)
         except Exception as err:  # noqa: BLE001 - only user errors are reformatted
-            user = user_error(err)
+            user = user_error(err, f"Running {task.__module__.rsplit('.', 1)[-1]}: accessing")
             if user is None:
                 raise
             log.error("Stopped by a %s (message below).", type(user).__name__)
-            print(f"\nError: {user}", file=sys.stderr)
-            sys.exit(USER_ERROR_EXIT)
+            sys.exit(print_error(user))
 
     return wrapped
 
@@ -117,14 +133,9 @@ def hydra_cli(
             try:
                 if prepare_argv is not None:
                     args = prepare_argv(args)
-            except (ConfigError, DataSourceError) as err:
-                print(f"\nError: {err}", file=sys.stderr)
-                return USER_ERROR_EXIT
-            try:
                 check_composition(config_name, args)
-            except ConfigError as err:
-                print(f"\nError: {err}", file=sys.stderr)
-                return USER_ERROR_EXIT
+            except (ConfigError, DataSourceError, FileSystemError) as err:
+                return print_error(err)
             sys.argv = [sys.argv[0], *args]
             try:
                 app()
@@ -142,8 +153,10 @@ def hydra_cli(
 def check_composition(config_name: str, args: list[str]) -> None:
     """Compose the config the way Hydra is about to, and turn its errors (a key that does not
     exist, an unknown group option, a malformed override) into one-line :class:`ConfigError`
-    messages instead of Hydra's own report and exit code 1. Multiruns are left to Hydra (each
-    job's config is checked when it runs)."""
+    messages instead of Hydra's own report and exit code 1; then check that the run directory
+    Hydra will create (and write its ``.hydra/`` and log file into) can be written
+    (:func:`check_run_dir`). Multiruns are left to Hydra (each job's config is checked when
+    it runs)."""
     if any(a in ("-m", "--multirun") or a.startswith("-") for a in args):
         return
     from hydra import compose, initialize_config_dir
@@ -154,6 +167,7 @@ def check_composition(config_name: str, args: list[str]) -> None:
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             compose(config_name=config_name, overrides=overrides)
+            check_run_dir(compose(config_name=config_name, overrides=args, return_hydra_config=True))
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         hint = next((line for line in lines if line.startswith(("To append", "Available"))), "")
@@ -161,6 +175,25 @@ def check_composition(config_name: str, args: list[str]) -> None:
         raise ConfigError(message) from err
     finally:
         clear_hydra_state()
+
+
+def check_run_dir(cfg: DictConfig) -> None:
+    """The run directory Hydra will create must be writable, before Hydra tries (its own
+    failure is a traceback). Apps that write no run files (``hydra.output_subdir=null``,
+    ``hydra.run.dir=.``: generate, evaluate, report) are not checked here: they check their
+    own outputs."""
+    from omegaconf import OmegaConf
+
+    run_dir = OmegaConf.select(cfg, "hydra.run.dir", default=None)
+    if cfg.hydra.get("output_subdir") is None and str(run_dir) in (".", "None"):
+        return
+    where = "paths.log_dir or hydra.run.dir" if "paths" in cfg else "hydra.run.dir"
+    check_writable_dir(
+        Path(str(run_dir)),
+        "the run directory",
+        fix=f"point {where} at a writable folder on a disk with free space",
+        create=False,
+    )
 
 
 def forget_hydra_run() -> None:

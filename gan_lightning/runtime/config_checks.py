@@ -8,6 +8,13 @@ passed to* (every ``_target_`` node, the Trainer included): one rule for every c
 and future, instead of a check per key. Then the combinations no single class can see (a
 strategy for several devices, more devices than exist). Every failure is a one-line
 :class:`ConfigError` naming the key, the value and what it must be.
+
+Two kinds of input a type check cannot see are refused too, because they would otherwise be
+ignored without a word: a top-level key the training config does not have (``+lr_typo=1``;
+only keys an experiment file defines and interpolates, such as ``lr``, are extension
+points), and Trainer values that Lightning accepts but that make no sense
+(:data:`TRAINER_RANGES`: ``log_every_n_steps=0`` never logs, ``limit_train_batches=0``
+never trains, ``val_check_interval=0`` ...).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import collections.abc
 import inspect
 import os
+import re
 import types
 import typing
 from functools import cache
@@ -40,6 +48,47 @@ TOP_LEVEL: dict[str, Any] = {
 #: Config groups whose nodes are built from ``_target_`` (lists of targets for the rest).
 TARGET_NODES = ("data", "model", "metrics", "trainer")
 TARGET_GROUPS = ("callbacks", "logger")
+#: Other top-level nodes of conf/config.yaml (``paths``; ``hydra`` during composition).
+OTHER_NODES = ("paths", "hydra")
+#: The keys of conf/paths/default.yaml.
+PATHS_KEYS = ("root_dir", "data_dir", "log_dir", "output_dir")
+
+
+def _positive(value: Any) -> bool:
+    return value >= 1
+
+
+#: Trainer keys whose values Lightning accepts although they cannot be meant:
+#: key -> (whether a value is fine, what the value must be and why).
+TRAINER_RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "log_every_n_steps": (
+        _positive,
+        "must be >= 1 (batches between logged training scalars; 0 would never log them)",
+    ),
+    "val_check_interval": (
+        lambda v: v > 0 if isinstance(v, float) else v >= 1,
+        "must be a fraction of an epoch in (0, 1] or a number of batches >= 1 (0 would "
+        "validate at every batch or never; to skip validation use trainer.limit_val_batches=0)",
+    ),
+    "check_val_every_n_epoch": (
+        _positive,
+        "must be >= 1 or null (to skip validation use trainer.limit_val_batches=0)",
+    ),
+    "limit_train_batches": (
+        lambda v: v > 0,
+        "must be > 0 (a fraction of the epoch or a number of batches; 0 would train nothing)",
+    ),
+    "max_epochs": (
+        lambda v: v >= 1 or v == -1,
+        "must be >= 1, or -1 for no epoch limit (0 would train nothing)",
+    ),
+    "min_epochs": (lambda v: v >= 0, "must be >= 0"),
+    "num_sanity_val_steps": (
+        lambda v: v >= -1,
+        "must be >= 0, or -1 to run the whole validation set before training",
+    ),
+    "accumulate_grad_batches": (_positive, "must be >= 1"),
+}
 
 
 # --------------------------------------------------------------------------- type hints
@@ -221,8 +270,46 @@ def check_trainer(trainer: dict[str, Any]) -> None:
         )
 
 
+def check_trainer_ranges(trainer: dict[str, Any]) -> None:
+    """:data:`TRAINER_RANGES`: values Lightning takes that would silently do nothing useful."""
+    for key, (fine, must) in TRAINER_RANGES.items():
+        value = trainer.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not fine(value):
+            raise ConfigError(f"trainer.{key}={value} {must}.")
+
+
+def interpolated(text: str, key: str) -> bool:
+    """Whether the config ``text`` (unresolved YAML) interpolates ``${key}`` or
+    ``${key.<sub>}``."""
+    return re.search(r"\$\{\s*" + re.escape(key) + r"\s*[}.]", text) is not None
+
+
+def check_unknown_keys(cfg: DictConfig) -> None:
+    """Top-level keys (and ``paths.*`` keys) that nothing reads, e.g. added with ``+key=``:
+    refused, since they would be ignored. A key an experiment file defines for interpolation
+    (``lr: 0.0002`` read as ``${lr}``) is an extension point and is kept."""
+    known = set(TOP_LEVEL) | set(TARGET_NODES) | set(TARGET_GROUPS) | set(OTHER_NODES)
+    text = OmegaConf.to_yaml(cfg, resolve=False)
+    for key in cfg:
+        key = str(key)
+        if key not in known and not interpolated(text, key):
+            raise ConfigError(
+                f"{key} is not a key of the training config (nothing reads it, so it would be "
+                f"ignored): drop +{key}=..., or put it where it belongs (e.g. model.{key}=..., "
+                f"trainer.{key}=...). Top-level keys: {', '.join(sorted(known - {'hydra'}))}."
+            )
+    paths = cfg.get("paths")
+    for key in paths or {}:
+        if str(key) not in PATHS_KEYS and not interpolated(text, f"paths.{key}"):
+            raise ConfigError(
+                f"paths.{key} is not a key of paths (nothing reads it, so it would be ignored); "
+                f"paths has {', '.join(PATHS_KEYS)}."
+            )
+
+
 def check_config(cfg: DictConfig) -> None:
     """All checks, in the order a user would fix them; raises :class:`ConfigError`."""
+    check_unknown_keys(cfg)
     for key, annotation in TOP_LEVEL.items():
         if key in cfg and not matches(cfg[key], annotation):
             raise ConfigError(f"{key}={cfg[key]!r} must be {_describe(annotation)}.")
@@ -237,4 +324,6 @@ def check_config(cfg: DictConfig) -> None:
         for name, node in (cfg.get(group) or {}).items():
             check_node(node, f"{group}.{name}")
     if cfg.get("trainer") is not None:
-        check_trainer(OmegaConf.to_container(cfg.trainer, resolve=True))
+        trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+        check_trainer_ranges(trainer)
+        check_trainer(trainer)
