@@ -211,8 +211,10 @@ def write_results(path: Path, rows: list[dict[str, Any]]) -> Path:
         return atomic_write_text(path, json.dumps({"results": merged}, indent=2) + "\n")
     except OSError as err:
         raise from_os_error(
-            err, "Writing the scores to", path, "the scores are in the table above; pass "
-            "output=<a writable file> to keep them"
+            err,
+            "Writing the scores to",
+            path,
+            "the scores are in the table above; pass output=<a writable file> to keep them",
         ) from err
 
 

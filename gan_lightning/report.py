@@ -370,7 +370,9 @@ def check_sweep_dir(sweep_dir: Path) -> Path:
     job of a sweep, a file or an empty folder; :class:`ConfigError` saying which otherwise."""
     example = "e.g. gan-report logs/train/multiruns/<date>"
     if not sweep_dir.exists():
-        raise ConfigError(f"sweep_dir={sweep_dir} does not exist; pass a multirun directory, {example}.")
+        raise ConfigError(
+            f"sweep_dir={sweep_dir} does not exist; pass a multirun directory, {example}."
+        )
     if not sweep_dir.is_dir():
         raise ConfigError(
             f"sweep_dir={sweep_dir} is a file, not a directory; pass a multirun directory, "

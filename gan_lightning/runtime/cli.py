@@ -167,7 +167,9 @@ def check_composition(config_name: str, args: list[str]) -> None:
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             compose(config_name=config_name, overrides=overrides)
-            check_run_dir(compose(config_name=config_name, overrides=args, return_hydra_config=True))
+            check_run_dir(
+                compose(config_name=config_name, overrides=args, return_hydra_config=True)
+            )
     except (HydraException, OmegaConfBaseException, ValueError) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         hint = next((line for line in lines if line.startswith(("To append", "Available"))), "")

@@ -170,8 +170,7 @@ def check_input_dir(path: str | Path, what: str, fix: str = "") -> Path:
         if parent.exists() and not parent.is_dir():
             where = "" if parent == path else f" ({parent} is a file)"
             raise FileSystemError(
-                f"{what} {path} is not a directory{where}; "
-                f"{fix or 'point it at a folder'}.",
+                f"{what} {path} is not a directory{where}; {fix or 'point it at a folder'}.",
                 path=parent,
             )
     return path
@@ -259,11 +258,13 @@ def atomic_save(
 
 
 def as_os_error(err: BaseException, directory: Path, needed: int) -> OSError | None:
-    """The file-system fault behind a failed ``torch.save``: the ``OSError`` itself, or for
-    the ``RuntimeError`` its zip writer raises ("file write failed"), ENOSPC when the disk
-    has less room than the file needs (EIO otherwise); ``None`` for any other error."""
-    if is_file_system_fault(err):
-        return err  # type: ignore[return-value]
+    """The file-system fault behind a failed ``torch.save``: the ``OSError`` itself or the one
+    its zip writer was handling when it raised its own ``RuntimeError`` ("unexpected pos");
+    for a bare ``RuntimeError`` of the writer ("file write failed"), ENOSPC when the disk has
+    less room than the file needs (EIO otherwise); ``None`` for any other error."""
+    fault = first_fault(err)
+    if isinstance(fault, OSError):
+        return fault
     if isinstance(err, RuntimeError) and "write" in str(err).lower():
         free = free_bytes(directory)
         full = free is not None and free < needed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 
@@ -155,7 +156,12 @@ def test_non_essential_writes_warn_once_and_leave_no_half_file(mounts, caplog):
     noise = Image.frombytes("L", (512, 512), torch.randint(0, 255, (512 * 512,)).byte().numpy())
     with caplog.at_level(logging.WARNING):
         for index in range(3):
-            assert pictures.attempt(disk / f"{index}.png", lambda i=index: noise.save(disk / f"{i}.png")) is None
+            assert (
+                pictures.attempt(
+                    disk / f"{index}.png", lambda i=index: noise.save(disk / f"{i}.png")
+                )
+                is None
+            )
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert f"Writing pictures to {disk / '0.png'} failed: no space left" in warnings[0]
@@ -173,10 +179,11 @@ def test_a_log_file_on_a_full_disk_warns_once(mounts, capsys):
         quiet_log_file_errors([handler])
         fill_disk(disk)
         for _ in range(50):
-            logger.warning("x" * 2000)
+            logger.warning("x" * 200)
     finally:
         logger.removeHandler(handler)
-        handler.close()
+        with contextlib.suppress(OSError):  # as logging.shutdown() does at exit
+            handler.close()
     err = capsys.readouterr().err
     assert err.count("Warning: Writing the log file") == 1
     assert "no space left" in err and "Traceback" not in err and "Logging error" not in err

@@ -64,9 +64,7 @@ def one_error(out: subprocess.CompletedProcess | str) -> str:
 
 
 def temporaries(folder) -> list[str]:
-    return sorted(
-        str(p) for p in folder.rglob("*") if ".tmp" in p.name or "write-probe" in p.name
-    )
+    return sorted(str(p) for p in folder.rglob("*") if ".tmp" in p.name or "write-probe" in p.name)
 
 
 # --------------------------------------------------------------------------- during training
@@ -192,9 +190,7 @@ def test_data_dir_that_is_a_file_is_refused(tmp_path, capsys):
 def test_empty_or_garbage_ckpt_path_is_refused(tmp_path, capsys, content):
     ckpt = tmp_path / "last.ckpt"
     ckpt.write_bytes(content)
-    code = train_app.main(
-        [f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'run'}", "logger=none"]
-    )
+    code = train_app.main([f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'run'}", "logger=none"])
     line = one_error(capsys.readouterr().err)
     assert code == 2 and str(ckpt) in line
     assert ("is empty (0 bytes" if not content else "is not a gan-lightning checkpoint") in line
