@@ -82,7 +82,7 @@ def check_paths(args: EvaluateArgs) -> None:
     if output is None and args.ckpt is not None:
         output = str(find_checkpoints(Path(args.ckpt).expanduser())[0].parent / "metrics.json")
     if output is not None:
-        check_output_file(output, "The results file", "pass output=<a writable file>")
+        check_output_file(output, "the results file", "pass output=<a writable file>")
 
 
 def user_overrides(cfg: DictConfig, overrides: list[str]) -> list[tuple[str, Any]]:

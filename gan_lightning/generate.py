@@ -120,10 +120,10 @@ def output_path(cfg: GenerateConfig) -> Path:
     model is loaded: a file for a grid or an interpolation, a folder for ``format=folder``."""
     fix = "pass out=<a writable path>"
     if cfg.interpolate:
-        return check_output_file(cfg.out or "interpolation.png", "The output file (out=)", fix)
+        return check_output_file(cfg.out or "interpolation.png", "the output file (out=)", fix)
     if cfg.format == "folder":
         return check_writable_dir(cfg.out or "samples", "the output folder (out=)", fix)
-    return check_output_file(cfg.out or "samples.png", "The output file (out=)", fix)
+    return check_output_file(cfg.out or "samples.png", "the output file (out=)", fix)
 
 
 def run(cfg: GenerateConfig) -> list[Path]:

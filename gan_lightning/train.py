@@ -188,7 +188,7 @@ def check_run_paths(cfg: DictConfig) -> None:
     if data_dir:
         check_input_dir(
             str(data_dir),
-            "The data directory (paths.data_dir)",
+            "the data directory (paths.data_dir)",
             "point paths.data_dir at a folder (datasets are read from and downloaded into it)",
         )
 

@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError(f"force={cfg.force!r} must be true or false.")
     path = cfg.output or default_classifier_path(cfg.data_dir)
     check_input_dir(cfg.data_dir, "data_dir", "point data_dir (paths.data_dir) at a folder")
-    check_output_file(path, "The classifier file", "pass output=<a writable file>")
+    check_output_file(path, "the classifier file", "pass output=<a writable file>")
     ensure_classifier(path, cfg.data_dir, force=cfg.force, epochs=cfg.epochs, seed=cfg.seed)
     _, info = load_classifier(path)
     accuracy = info.get("test_accuracy")

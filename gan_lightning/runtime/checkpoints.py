@@ -51,7 +51,7 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         hint = f" It holds {', '.join(p.name for p in found[:5])}." if found else ""
         raise ConfigError(f"ckpt={path} is a directory; pass one .ckpt file.{hint}")
     try:
-        check_input_file(path, "The checkpoint", "pass a complete .ckpt written by a run")
+        check_input_file(path, "the checkpoint", "pass a complete .ckpt written by a run")
     except FileSystemError as err:
         raise ConfigError(str(err)) from err
     try:

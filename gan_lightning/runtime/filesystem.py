@@ -113,38 +113,51 @@ def from_os_error(err: OSError, doing: str, path: Any = None, fix: str = "") -> 
 
 
 # --------------------------------------------------------------------------- up-front checks
-def check_writable_dir(path: str | Path, what: str, fix: str = "", create: bool = True) -> Path:
-    """Make sure ``path`` is (or can become) a directory this process can write.
+def _sentence(what: str) -> str:
+    return what[:1].upper() + what[1:]
 
-    ``what`` names it for the message (e.g. ``"the run directory (hydra.run.dir)"``). With
-    ``create``, missing directories are created; without, the nearest existing ancestor is
-    probed instead (a check before Hydra creates the run directory). Writing and removing a
-    probe file is the only reliable test: root ignores permission bits, and a read-only mount
-    or a full quota only shows when writing.
-    """
-    path = Path(path).expanduser()
+
+def _no_file_in_path(path: Path, what: str, fix: str, default_fix: str) -> None:
+    """:class:`FileSystemError` when ``path`` or one of its parents is a file."""
     for parent in [path, *path.parents]:
         if parent.exists() and not parent.is_dir():
             where = "" if parent == path else f" ({parent} is a file)"
             raise FileSystemError(
-                f"{what} {path} is not a directory{where}; "
-                f"{fix or 'remove or rename that file, or use another path'}.",
+                f"{_sentence(what)} {path} is not a directory{where}; {fix or default_fix}.",
                 path=parent,
             )
+
+
+def _probe(directory: Path, create: bool) -> None:
+    """Write, fsync and remove a probe file in ``directory`` (created first with ``create``,
+    else its nearest existing ancestor is probed); ``OSError`` on any failure."""
+    if create:
+        directory.mkdir(parents=True, exist_ok=True)
+    else:
+        directory = existing_ancestor(directory)
+    probe = directory / f"{PROBE_PREFIX}{os.getpid()}"
     try:
-        if create:
-            path.mkdir(parents=True, exist_ok=True)
-            target = path
-        else:
-            target = existing_ancestor(path)
-        probe = target / f"{PROBE_PREFIX}{os.getpid()}"
-        try:
-            with open(probe, "wb") as handle:
-                handle.write(b"0")
-                handle.flush()
-                os.fsync(handle.fileno())
-        finally:
-            probe.unlink(missing_ok=True)
+        with open(probe, "wb") as handle:
+            handle.write(b"0")
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def check_writable_dir(path: str | Path, what: str, fix: str = "", create: bool = True) -> Path:
+    """Make sure ``path`` is (or can become) a directory this process can write.
+
+    ``what`` names it for the message (e.g. ``"the run directory"``). With ``create``, missing
+    directories are created; without, the nearest existing ancestor is probed instead (a
+    check before Hydra creates the run directory). Writing and removing a probe file is the
+    only reliable test: root ignores permission bits, and a read-only mount or a full quota
+    only shows when writing.
+    """
+    path = Path(path).expanduser()
+    _no_file_in_path(path, what, fix, "remove or rename that file, or use another path")
+    try:
+        _probe(path, create)
     except OSError as err:
         raise from_os_error(err, f"Writing to {what}", path, fix) from err
     return path
@@ -155,10 +168,14 @@ def check_output_file(path: str | Path, what: str, fix: str = "") -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
         raise FileSystemError(
-            f"{what} {path} is a directory; {fix or 'pass a file name, e.g. ' + str(path / 'x')}.",
-            path=path,
+            f"{_sentence(what)} {path} is a directory; {fix or 'pass a file name'}.", path=path
         )
-    check_writable_dir(path.parent if str(path.parent) else Path("."), f"the folder of {what}", fix)
+    folder = path.parent if str(path.parent) else Path(".")
+    _no_file_in_path(folder, f"the folder of {what}", fix, "use another path")
+    try:
+        _probe(folder, create=True)
+    except OSError as err:
+        raise from_os_error(err, f"Writing {what}", path, fix) from err
     return path
 
 
@@ -166,23 +183,18 @@ def check_input_dir(path: str | Path, what: str, fix: str = "") -> Path:
     """A folder that will be read (and may be created, e.g. a data directory): if it exists,
     it must be a directory."""
     path = Path(path).expanduser()
-    for parent in [path, *path.parents]:
-        if parent.exists() and not parent.is_dir():
-            where = "" if parent == path else f" ({parent} is a file)"
-            raise FileSystemError(
-                f"{what} {path} is not a directory{where}; {fix or 'point it at a folder'}.",
-                path=parent,
-            )
+    _no_file_in_path(path, what, fix, "point it at a folder")
     return path
 
 
 def check_input_file(path: str | Path, what: str, fix: str = "") -> Path:
     """A file that will be read: it exists, is a file, is not empty and can be opened."""
     path = Path(path).expanduser()
+    name = f"{_sentence(what)} {path}"
     if not path.exists():
-        raise FileSystemError(f"{what} {path} does not exist; {fix or 'check the path'}.", path)
+        raise FileSystemError(f"{name} does not exist; {fix or 'check the path'}.", path)
     if path.is_dir():
-        raise FileSystemError(f"{what} {path} is a directory; {fix or 'pass a file'}.", path)
+        raise FileSystemError(f"{name} is a directory; {fix or 'pass a file'}.", path)
     try:
         size = path.stat().st_size
         with open(path, "rb"):
@@ -191,7 +203,7 @@ def check_input_file(path: str | Path, what: str, fix: str = "") -> Path:
         raise from_os_error(err, f"Reading {what}", path, fix) from err
     if size == 0:
         raise FileSystemError(
-            f"{what} {path} is empty (0 bytes; a copy or a save that did not finish?); "
+            f"{name} is empty (0 bytes; a copy or a save that did not finish?); "
             f"{fix or 'pass a complete file'}.",
             path,
         )

@@ -71,18 +71,18 @@ def test_writable_dir_sees_a_full_disk(mounts):
 def test_output_file_and_input_checks(tmp_path):
     (tmp_path / "grid.png").mkdir()
     with pytest.raises(FileSystemError, match="grid.png is a directory"):
-        check_output_file(tmp_path / "grid.png", "The output file (out=)")
+        check_output_file(tmp_path / "grid.png", "the output file (out=)")
     assert check_output_file(tmp_path / "new" / "a.png", "x") == tmp_path / "new" / "a.png"
     data = tmp_path / "data"
     data.write_text("")
     with pytest.raises(FileSystemError, match="data is not a directory; point"):
-        check_input_dir(data, "The data directory (paths.data_dir)", "point it at a folder")
+        check_input_dir(data, "the data directory (paths.data_dir)", "point it at a folder")
     with pytest.raises(FileSystemError, match=r"is empty \(0 bytes"):
-        check_input_file(data, "The checkpoint")
+        check_input_file(data, "the checkpoint")
     with pytest.raises(FileSystemError, match="does not exist"):
-        check_input_file(tmp_path / "nope.ckpt", "The checkpoint")
+        check_input_file(tmp_path / "nope.ckpt", "the checkpoint")
     with pytest.raises(FileSystemError, match="is a directory"):
-        check_input_file(tmp_path, "The checkpoint")
+        check_input_file(tmp_path, "the checkpoint")
 
 
 # --------------------------------------------------------------------------- messages

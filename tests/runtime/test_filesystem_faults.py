@@ -10,6 +10,8 @@ each app's ``main([...])`` in-process.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -24,6 +26,18 @@ from gan_lightning.runtime.checkpoints import read_checkpoint
 from gan_lightning.runtime.filesystem import STORAGE_STOP_EXIT
 from tests.conftest import REPO
 from tests.helpers import TINY, one_epoch_of, tiny_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def own_log_handlers():
+    """An in-process app run leaves Hydra's log handlers on the root logger, bound to this
+    test's captured streams; the next test must not write into those closed streams."""
+    before = list(logging.root.handlers)
+    yield
+    for handler in [h for h in logging.root.handlers if h not in before]:
+        logging.root.removeHandler(handler)
+        with contextlib.suppress(OSError, ValueError):
+            handler.close()
 
 
 def train(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
