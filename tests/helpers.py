@@ -250,8 +250,6 @@ class DiskFault(pl.Callback):
         if pl_module.batches_seen != self.at_batch:
             return
         if self.fault == "fill":
-            import shutil
-
             fill_disk(self.path, self.leave_bytes)
         elif self.fault == "file_for_folder":
             shutil.rmtree(self.path)

@@ -327,6 +327,8 @@ def first_fault(err: BaseException) -> BaseException | None:
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         chain.append(err)
+        if isinstance(err, FileSystemError):
+            break  # what it was raised from is its own detail, already in its message
         err = err.__cause__ or err.__context__
     faults = [e for e in chain if isinstance(e, FileSystemError) or is_file_system_fault(e)]
     return faults[-1] if faults else None
