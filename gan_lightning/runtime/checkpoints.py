@@ -54,10 +54,18 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         check_input_file(path, "the checkpoint", "pass a complete .ckpt written by a run")
     except FileSystemError as err:
         raise ConfigError(str(err)) from err
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head != b"PK\x03\x04" and not head.startswith(b"\x80"):
+        why = "not a file written by torch.save: neither a zip archive nor a pickle"
+        raise ConfigError(NOT_OURS.format(path=path, why=why))
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        why = str(err).splitlines()[0][:200]
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        # torch's message suggests weights_only=False, which would run the file's code;
+        # the line naming what it holds is the useful one.
+        why = next((line for line in lines if "Unsupported global" in line), lines[0])[:200]
         raise ConfigError(NOT_OURS.format(path=path, why=f"not loadable safely: {why}")) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         why = str(err).splitlines()[0][:200]
