@@ -66,6 +66,10 @@ REASONS: dict[int, tuple[str, str]] = {
 }
 
 
+#: The errnos only a write can meet.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
 def is_file_system_fault(err: BaseException) -> bool:
     """Whether ``err`` is an ``OSError`` of the kinds in :data:`REASONS` (not, e.g., a
     connection error, which is an ``OSError`` too)."""
@@ -340,7 +344,8 @@ def training_stopped(fault: BaseException, checkpoint_dir: str | Path | None) ->
     if isinstance(fault, FileSystemError):
         message = str(fault).rstrip(".")
     else:
-        message = describe(fault, "Writing").rstrip(".")  # type: ignore[arg-type]
+        writing = getattr(fault, "errno", None) in WRITE_ERRNOS
+        message = describe(fault, "Writing" if writing else "Accessing").rstrip(".")  # type: ignore[arg-type]
     last = last_good_checkpoint(checkpoint_dir)
     resume = (
         f"The last good checkpoint is {last}: fix the disk, then continue with the same "

@@ -84,9 +84,10 @@ def temporaries(folder) -> list[str]:
 # --------------------------------------------------------------------------- during training
 @pytest.mark.slow
 def test_disk_full_while_checkpointing_stops_cleanly(mounts, mnist_dir):
-    """The disk fills at the end of batch 3, just before its checkpoint (Lightning runs
+    """The disk fills up at the end of batch 3, just before its checkpoint (Lightning runs
     checkpoint callbacks last): exit 74, one line naming the write, the space it needs and
-    last.ckpt, which still loads and holds batch 2."""
+    last.ckpt, which still loads and holds batch 2. (A mount cannot be remounted read-only
+    mid-run: the kernel refuses while the run holds files open for writing.)"""
     run_dir = mounts.tmpfs("run", "16m")
     out = train(
         tiny_run(
