@@ -20,10 +20,12 @@ empty file where a checkpoint should be, a directory deleted while a run uses it
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import shutil
 import sys
+import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -338,6 +340,20 @@ def first_fault(err: BaseException) -> BaseException | None:
     return faults[-1] if faults else None
 
 
+def path_of(err: BaseException) -> str | None:
+    """The file an ``OSError`` was about: its ``filename``, or for a write through an open
+    file object (which carries none, e.g. a logger's CSV writer) the name of the innermost
+    open file in the traceback."""
+    if getattr(err, "filename", None):
+        return str(err.filename)  # type: ignore[attr-defined]
+    for frame, _ in reversed(list(traceback.walk_tb(err.__traceback__))):
+        for value in frame.f_locals.values():
+            name = getattr(value, "name", None)
+            if isinstance(value, io.IOBase) and isinstance(name, str):
+                return name
+    return None
+
+
 def training_stopped(fault: BaseException, checkpoint_dir: str | Path | None) -> FileSystemError:
     """The line a run stopped by ``fault`` during training ends with: which write failed, the
     last good checkpoint and how to continue; exit code :data:`STORAGE_STOP_EXIT`."""
@@ -345,13 +361,15 @@ def training_stopped(fault: BaseException, checkpoint_dir: str | Path | None) ->
         message = str(fault).rstrip(".")
     else:
         writing = getattr(fault, "errno", None) in WRITE_ERRNOS
-        message = describe(fault, "Writing" if writing else "Accessing").rstrip(".")  # type: ignore[arg-type]
+        message = describe(  # type: ignore[arg-type]
+            fault, "Writing" if writing else "Accessing", path_of(fault)
+        ).rstrip(".")
     last = last_good_checkpoint(checkpoint_dir)
     resume = (
         f"The last good checkpoint is {last}: fix the disk, then continue with the same "
         f"command plus resume=auto (or ckpt_path={last})."
         if last is not None
-        else f"No complete checkpoint is left in {checkpoint_dir}."
+        else f"There is no complete checkpoint in {checkpoint_dir}."
     )
     return FileSystemError(
         f"Training stopped: {message}. {resume}",

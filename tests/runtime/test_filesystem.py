@@ -24,6 +24,7 @@ from gan_lightning.runtime.filesystem import (
     describe,
     first_fault,
     last_good_checkpoint,
+    path_of,
     quiet_log_file_errors,
     state_nbytes,
     training_stopped,
@@ -117,7 +118,24 @@ def test_training_stopped_names_the_last_good_checkpoint(tmp_path):
     assert str(stop).startswith(f"Training stopped: Writing {tmp_path / 'results.json'} failed")
     assert f"The last good checkpoint is {tmp_path / 'epoch_000.ckpt'}" in str(stop)
     assert last_good_checkpoint(tmp_path / "missing") is None
-    assert "No complete checkpoint" in str(training_stopped(fault, tmp_path / "missing"))
+    assert "There is no complete checkpoint in" in str(
+        training_stopped(fault, tmp_path / "missing")
+    )
+
+
+def test_a_write_through_a_file_object_is_named_by_its_file(tmp_path):
+    def write_row(handle):  # a csv writer's write: the OSError carries no filename
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with open(tmp_path / "metrics.csv", "w") as handle:
+        try:
+            write_row(handle)
+        except OSError as caught:
+            err = caught
+    assert path_of(err) == str(tmp_path / "metrics.csv")
+    stop = str(training_stopped(err, tmp_path))
+    assert f"Writing {tmp_path / 'metrics.csv'} failed: no space left" in stop
+    assert "There is no complete checkpoint in" in stop
 
 
 # --------------------------------------------------------------------------- full disks

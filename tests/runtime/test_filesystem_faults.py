@@ -147,6 +147,33 @@ def test_full_disk_under_pictures_and_log_warns_once_and_trains_on(mounts, mnist
 
 
 @pytest.mark.slow
+def test_full_disk_under_the_csv_log_stops_naming_it(mounts, mnist_dir, tmp_path):
+    """A logger's file is essential: with the disk full before ``metrics.csv`` is first
+    written (end of epoch 0, before its checkpoint), the run stops (exit 74) naming it."""
+    run_dir = mounts.tmpfs("run", "16m")
+    safe = tmp_path / "safe"
+    out = train(
+        tiny_run(
+            mnist_dir,
+            run_dir,
+            3,
+            "logger=csv",
+            "trainer.log_every_n_steps=1",
+            f"callbacks.model_checkpoint.dirpath={safe}/checkpoints",
+            f"callbacks.run_results.path={safe}/results.json",
+            "+callbacks.fault._target_=tests.helpers.DiskFault",
+            f"+callbacks.fault.path={run_dir}",
+            "+callbacks.fault.at_batch=1",
+        )
+    )
+    line = one_error(out)
+    assert out.returncode == STORAGE_STOP_EXIT, line
+    assert "Training stopped: Writing " in line and "metrics.csv failed: no space left" in line
+    assert f"There is no complete checkpoint in {safe / 'checkpoints'}" in line
+    assert temporaries(safe) == []
+
+
+@pytest.mark.slow
 def test_checkpoint_folder_replaced_by_a_file_mid_run(mnist_dir, tmp_path):
     """A path that disappears mid-run (the checkpoints folder deleted, a file in its place)."""
     run_dir = tmp_path / "run"
@@ -166,7 +193,7 @@ def test_checkpoint_folder_replaced_by_a_file_mid_run(mnist_dir, tmp_path):
     line = one_error(out)
     assert out.returncode == STORAGE_STOP_EXIT, line
     assert "Training stopped: Writing the checkpoint" in line
-    assert f"No complete checkpoint is left in {run_dir / 'checkpoints'}" in line
+    assert f"There is no complete checkpoint in {run_dir / 'checkpoints'}" in line
 
 
 # --------------------------------------------------------------------------- before training
