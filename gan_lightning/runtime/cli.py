@@ -33,7 +33,7 @@ from typing import Any
 import hydra
 import torch
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.errors import ConfigError, DataSourceError, FileSystemError, NonFiniteError
 from gan_lightning.runtime.compat import clear_hydra_state
@@ -164,34 +164,39 @@ def check_composition(config_name: str, args: list[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     overrides = [a for a in args if not a.lstrip("+~").startswith("hydra.")]
+    errors = (HydraException, OmegaConfBaseException, ValueError)
+    with_hydra, run_dir = None, None
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             compose(config_name=config_name, overrides=overrides)
-            check_run_dir(
-                compose(config_name=config_name, overrides=args, return_hydra_config=True)
-            )
-    except (HydraException, OmegaConfBaseException, ValueError) as err:
+            try:  # Hydra's own settings: where the run directory will be
+                with_hydra = compose(
+                    config_name=config_name, overrides=args, return_hydra_config=True
+                )
+                run_dir = OmegaConf.select(with_hydra, "hydra.run.dir", default=None)
+            except errors:
+                pass  # a Hydra setting compose cannot take: Hydra itself reports it
+    except errors as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         hint = next((line for line in lines if line.startswith(("To append", "Available"))), "")
         message = " ".join([lines[0] if lines else type(err).__name__, hint]).strip()
         raise ConfigError(message) from err
     finally:
         clear_hydra_state()
+    if with_hydra is not None and run_dir is not None:
+        check_run_dir(with_hydra, str(run_dir))
 
 
-def check_run_dir(cfg: DictConfig) -> None:
+def check_run_dir(cfg: DictConfig, run_dir: str) -> None:
     """The run directory Hydra will create must be writable, before Hydra tries (its own
     failure is a traceback). Apps that write no run files (``hydra.output_subdir=null``,
     ``hydra.run.dir=.``: generate, evaluate, report) are not checked here: they check their
     own outputs."""
-    from omegaconf import OmegaConf
-
-    run_dir = OmegaConf.select(cfg, "hydra.run.dir", default=None)
-    if cfg.hydra.get("output_subdir") is None and str(run_dir) in (".", "None"):
+    if cfg.hydra.get("output_subdir") is None and run_dir == ".":
         return
     where = "paths.log_dir or hydra.run.dir" if "paths" in cfg else "hydra.run.dir"
     check_writable_dir(
-        Path(str(run_dir)),
+        Path(run_dir),
         "the run directory",
         fix=f"point {where} at a writable folder on a disk with free space",
         create=False,
