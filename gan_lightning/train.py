@@ -26,6 +26,7 @@ from gan_lightning.runtime.compat import speed_up_lightning
 from gan_lightning.runtime.config_checks import check_config
 from gan_lightning.runtime.distributed import ddp_job
 from gan_lightning.runtime.filesystem import (
+    PICTURES,
     check_input_dir,
     check_writable_dir,
     first_fault,
@@ -141,6 +142,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     speed_up_lightning()  # per-batch costs of self.log and of the CUDA check on CPU machines
     check_run_paths(cfg)
     quiet_log_file_errors()  # a full disk under train.log: one warning, not a traceback a line
+    PICTURES.reset()  # each run (each job of a multirun) warns once about its pictures
     ckpt_path = resume_checkpoint(cfg)
     if ckpt_path is not None:
         prepare_resume(cfg, ckpt_path)

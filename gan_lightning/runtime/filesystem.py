@@ -390,6 +390,10 @@ class NonEssentialWrites:
         self.what = what
         self.warned = False
 
+    def reset(self) -> None:
+        """Warn again (a new run in the same process: the jobs of a multirun)."""
+        self.warned = False
+
     def attempt(self, path: str | Path | None, write: Callable[[], T]) -> T | None:
         try:
             return write()
