@@ -192,6 +192,7 @@ def test_a_log_file_on_a_full_disk_warns_once(mounts, capsys):
     disk = mounts.tmpfs("log", "64k")
     handler = logging.FileHandler(disk / "train.log")
     logger = logging.getLogger("tests.fs.full_log")
+    logger.propagate = False  # only this handler: root may hold other tests' stale handlers
     logger.addHandler(handler)
     try:
         quiet_log_file_errors([handler])
