@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,12 @@ from gan_lightning.runtime.checkpoints import (
 )
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
 from gan_lightning.runtime.config_checks import app_args, check_node
+from gan_lightning.runtime.filesystem import (
+    atomic_write_text,
+    check_input_dir,
+    check_output_file,
+    from_os_error,
+)
 from gan_lightning.runtime.safe_config import check_trust, instantiate_trusted
 
 log = logging.getLogger(__name__)
@@ -81,6 +85,18 @@ def check_args(cfg: DictConfig) -> EvaluateArgs:
             "pass exactly one of ckpt=<path> or baseline=train (see gan-evaluate --help)."
         )
     return args
+
+
+def check_paths(args: EvaluateArgs) -> None:
+    """The results file can be written and the data folder is one, before minutes of scoring:
+    ``output=`` (or ``metrics.json`` next to the checkpoints)."""
+    if args.data_dir is not None:
+        check_input_dir(args.data_dir, "data_dir", "point data_dir at the folder of the datasets")
+    output = args.output
+    if output is None and args.ckpt is not None:
+        output = str(find_checkpoints(Path(args.ckpt).expanduser())[0].parent / "metrics.json")
+    if output is not None:
+        check_output_file(output, "the results file", "pass output=<a writable file>")
 
 
 def user_overrides(cfg: DictConfig, overrides: list[str]) -> list[tuple[str, Any]]:
@@ -228,14 +244,15 @@ def write_results(path: Path, rows: list[dict[str, Any]]) -> Path:
     new_keys = {key(r) for r in rows}
     merged = [r for r in existing if key(r) not in new_keys] + rows
     merged.sort(key=lambda r: (str(r.get("checkpoint")), r.get("epoch", -1), str(r.get("split"))))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=".metrics-", suffix=".json", delete=False
-    ) as tmp:
-        json.dump({"results": merged}, tmp, indent=2)
-        tmp.write("\n")
-    os.replace(tmp.name, path)
-    return path
+    try:
+        return atomic_write_text(path, json.dumps({"results": merged}, indent=2) + "\n")
+    except OSError as err:
+        raise from_os_error(
+            err,
+            "Writing the scores to",
+            path,
+            "the scores are in the table above; pass output=<a writable file> to keep them",
+        ) from err
 
 
 def print_table(rows: list[dict[str, Any]], extractor: str, title: str) -> None:
@@ -315,6 +332,7 @@ def evaluate(cfg: DictConfig, overrides: list[str] | None = None) -> list[dict[s
         if cfg.get(key) is not None:
             check_node(cfg[key], key)
     device = resolve_device(args.device)
+    check_paths(args)
     if args.baseline is not None:
         config = baseline_config(cfg, args.data_dir)  # the user's own composed config
         config = with_paper_scores(config, list(overrides or []))

@@ -25,6 +25,7 @@ from gan_lightning.errors import ConfigError
 from gan_lightning.runtime.checkpoints import load_module, use_ema
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
 from gan_lightning.runtime.config_checks import app_args
+from gan_lightning.runtime.filesystem import check_output_file, check_writable_dir
 from gan_lightning.runtime.safe_config import check_trust
 from gan_lightning.utils.latents import check_method, default_methods, interpolate, truncate_
 from gan_lightning.utils.pixels import to_unit
@@ -109,9 +110,21 @@ def write_grid(images: torch.Tensor, nrow: int, padding: int, out: Path) -> torc
     return grid
 
 
+def output_path(cfg: GenerateConfig) -> Path:
+    """Where the images go (``out=`` or its default), checked to be writable before the
+    model is loaded: a file for a grid or an interpolation, a folder for ``format=folder``."""
+    fix = "pass out=<a writable path>"
+    if cfg.interpolate:
+        return check_output_file(cfg.out or "interpolation.png", "the output file (out=)", fix)
+    if cfg.format == "folder":
+        return check_writable_dir(cfg.out or "samples", "the output folder (out=)", fix)
+    return check_output_file(cfg.out or "samples.png", "the output file (out=)", fix)
+
+
 def run(cfg: GenerateConfig) -> list[Path]:
     """Generate and write; returns the files written."""
     device = resolve_device(cfg.device)
+    out = output_path(cfg)
     module, config = load_module(
         cfg.ckpt, map_location=device, trust=check_trust(cfg.trust), model_config=cfg.model_config
     )
@@ -129,7 +142,6 @@ def run(cfg: GenerateConfig) -> list[Path]:
         images = generate_images(
             module, path_z.reshape(-1, path_z.shape[-1]), labels, cfg.batch_size
         )
-        out = Path(cfg.out or "interpolation.png")
         grid = write_grid(images, cfg.steps, cfg.padding, out)
         log.info(
             "Wrote %d %s interpolation(s) of %d steps (%dx%d) from %s to %s",
@@ -146,8 +158,7 @@ def run(cfg: GenerateConfig) -> list[Path]:
     z, labels = sample_inputs(module, cfg.n, cfg.seed, cfg.truncation, cfg.label)
     images = generate_images(module, z, labels, cfg.batch_size)
     if cfg.format == "folder":
-        folder = Path(cfg.out or "samples")
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = out
         digits = max(6, len(str(cfg.n - 1)))
         written = []
         for index, image in enumerate(images):
@@ -168,7 +179,6 @@ def run(cfg: GenerateConfig) -> list[Path]:
             folder,
         )
         return written
-    out = Path(cfg.out or "samples.png")
     grid = write_grid(images, cfg.nrow or int(math.ceil(math.sqrt(cfg.n))), cfg.padding, out)
     log.info(
         "Wrote a grid of %d samples (%dx%d px) from %s to %s",

@@ -43,6 +43,7 @@ from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.protocol import describe, differences
 from gan_lightning.runtime.cli import hydra_cli, hydra_quote
 from gan_lightning.runtime.config_checks import app_args
+from gan_lightning.runtime.filesystem import check_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -400,6 +401,39 @@ def positional_sweep_dir(args: list[str]) -> list[str]:
     return args
 
 
+def check_sweep_dir(sweep_dir: Path) -> Path:
+    """``sweep_dir`` is a multirun directory (holding job directories), not a single run, a
+    job of a sweep, a file or an empty folder; :class:`ConfigError` saying which otherwise."""
+    example = "e.g. gan-report logs/train/multiruns/<date>"
+    if not sweep_dir.exists():
+        raise ConfigError(
+            f"sweep_dir={sweep_dir} does not exist; pass a multirun directory, {example}."
+        )
+    if not sweep_dir.is_dir():
+        raise ConfigError(
+            f"sweep_dir={sweep_dir} is a file, not a directory; pass a multirun directory, "
+            f"{example}."
+        )
+    if (sweep_dir / ".hydra" / "overrides.yaml").is_file():
+        parent = sweep_dir.parent
+        if (parent / "multirun.yaml").is_file():
+            raise ConfigError(
+                f"sweep_dir={sweep_dir} is one job of a sweep, not the sweep; pass its parent: "
+                f"gan-report {parent}"
+            )
+        raise ConfigError(
+            f"sweep_dir={sweep_dir} is a single run, not a sweep: a report compares the jobs of "
+            f"a multirun (python train.py -m ...); pass a multirun directory, {example}."
+        )
+    if not find_jobs(sweep_dir):
+        what = "is empty" if not any(sweep_dir.iterdir()) else "holds no job directories"
+        raise ConfigError(
+            f"sweep_dir={sweep_dir} {what} (no <job>/.hydra/overrides.yaml): it is not a sweep; "
+            f"pass a multirun directory, {example}."
+        )
+    return sweep_dir
+
+
 @dataclass
 class ReportArgs:
     """``conf/report.yaml``'s keys."""
@@ -415,17 +449,8 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError(
             "sweep_dir=null: pass a multirun directory, e.g. gan-report logs/train/multiruns/<date>."
         )
-    sweep_dir = Path(args.sweep_dir)
-    if not sweep_dir.is_dir():
-        raise ConfigError(
-            f"sweep_dir={sweep_dir} is not a directory; pass a multirun directory, e.g. "
-            "logs/train/multiruns/<date>."
-        )
-    if not find_jobs(sweep_dir):
-        raise ConfigError(
-            f"sweep_dir={sweep_dir} has no job directories (<job>/.hydra/overrides.yaml); "
-            "pass the multirun directory itself."
-        )
+    sweep_dir = check_sweep_dir(Path(args.sweep_dir))
+    check_writable_dir(sweep_dir, "the sweep directory", "copy the sweep to a writable folder")
     report = write_report(sweep_dir)
     print(report.markdown)
     print(

@@ -26,6 +26,14 @@ from gan_lightning.runtime.cli import CONFIG_DIR, hydra_cli
 from gan_lightning.runtime.compat import speed_up_lightning
 from gan_lightning.runtime.config_checks import check_config
 from gan_lightning.runtime.distributed import ddp_job
+from gan_lightning.runtime.filesystem import (
+    PICTURES,
+    check_input_dir,
+    check_writable_dir,
+    first_fault,
+    quiet_log_file_errors,
+    training_stopped,
+)
 from gan_lightning.runtime.loggers import finish_loggers, log_run_config
 from gan_lightning.runtime.precision import check_fp16_mixed, choose_precision, on_cuda, tune_cuda
 from gan_lightning.runtime.resume import resume_argv, resume_checkpoint, wandb_run_id
@@ -141,6 +149,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
     speed_up_lightning()  # per-batch costs of self.log and of the CUDA check on CPU machines
+    check_run_paths(cfg)
+    quiet_log_file_errors()  # a full disk under train.log: one warning, not a traceback a line
+    PICTURES.reset()  # each run (each job of a multirun) warns once about its pictures
     ckpt_path = resume_checkpoint(cfg)
     if ckpt_path is not None:
         prepare_resume(cfg, ckpt_path)
@@ -153,6 +164,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
         with ddp_job(trainer):  # DDP ranks > 0 of a multirun job re-run only this job
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         success = True
+    except Exception as err:
+        fault = first_fault(err)
+        if fault is None:
+            raise
+        # An essential write failed (a checkpoint, results.json, a logger's file): stop with
+        # one line naming it and the last good checkpoint (the atomic writes kept it whole).
+        callback = trainer.checkpoint_callback
+        raise training_stopped(fault, getattr(callback, "dirpath", None)) from err
     finally:
         finish_loggers(trainer, success)  # wandb.finish(): one W&B run per (multirun) job
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
@@ -165,6 +184,26 @@ def run(cfg: DictConfig) -> dict[str, float]:
         )
     rank_zero_info(f"Finished. Run directory: {cfg.paths.output_dir}")
     return metrics
+
+
+def check_run_paths(cfg: DictConfig) -> None:
+    """The folders a run writes (its run directory, its checkpoints) and reads (the data
+    directory) are what they should be, before anything is built: a fault found here costs
+    one line and exit code 2 instead of a traceback minutes into the run."""
+    fix = "point paths.log_dir (or hydra.run.dir) at a writable folder with free space"
+    output_dir = cfg.paths.get("output_dir") if cfg.get("paths") else None
+    if output_dir:
+        check_writable_dir(str(output_dir), "the run directory", fix)
+    checkpoints = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    if checkpoints:
+        check_writable_dir(str(checkpoints), "the checkpoint directory", fix)
+    data_dir = OmegaConf.select(cfg, "data.data_dir", default=None)
+    if data_dir:
+        check_input_dir(
+            str(data_dir),
+            "the data directory (paths.data_dir)",
+            "point paths.data_dir at a folder (datasets are read from and downloaded into it)",
+        )
 
 
 def prepare_resume(cfg: DictConfig, ckpt_path: str) -> None:

@@ -4,6 +4,7 @@ known values, a fake trainer for calling callback hooks directly, and tiny real 
 from __future__ import annotations
 
 import functools
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -249,3 +250,43 @@ class PidProbe(pl.Callback):
         import time
 
         time.sleep(self.seconds_per_batch)
+
+
+def fill_disk(path: Path, leave_bytes: int = 0) -> Path:
+    """Take all but ``leave_bytes`` of the free space of ``path``'s disk with ``path/filler``."""
+    filler = Path(path) / "filler"
+    left = shutil.disk_usage(path).free - leave_bytes
+    with open(filler, "ab", buffering=0) as handle:
+        while left > 0:
+            try:
+                left -= handle.write(b"\0" * min(left, 1 << 20))
+            except OSError:
+                break  # a file system keeps some bytes back: full is full
+    return filler
+
+
+class DiskFault(pl.Callback):
+    """Added to a real run with ``+callbacks.fault._target_=tests.helpers.DiskFault``: at the
+    end of real batch ``at_batch`` it breaks the disk under ``path`` the way a machine does
+    mid-run, so the run's next write meets the fault.
+
+    ``fault``: ``fill`` (another process fills the disk: a filler file takes all but
+    ``leave_bytes`` of its free space) or ``file_for_folder`` (the folder ``path`` is deleted
+    and a file put in its place)."""
+
+    def __init__(self, path: str, at_batch: int, fault: str = "fill", leave_bytes: int = 0):
+        self.path = Path(path)
+        self.at_batch = int(at_batch)
+        self.fault = fault
+        self.leave_bytes = int(leave_bytes)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if pl_module.batches_seen != self.at_batch:
+            return
+        if self.fault == "fill":
+            fill_disk(self.path, self.leave_bytes)
+        elif self.fault == "file_for_folder":
+            shutil.rmtree(self.path)
+            self.path.write_text("not a folder\n")
+        else:
+            raise ValueError(f"unknown fault {self.fault!r}")

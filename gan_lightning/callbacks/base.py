@@ -12,6 +12,9 @@ Figure 1 of the 1-D toy, training curves) is drawn the same way:
   the animations;
 * **how it is logged**: through :func:`gan_lightning.utils.images.log_image` (a PNG in the run
   directory plus every logger);
+* **when the disk fails** (full, read-only, a frame file gone): pictures are not essential;
+  the failure is warned about once and training goes on
+  (:data:`gan_lightning.runtime.filesystem.PICTURES`);
 * **when it does not apply** (a VAE-only picture on a GAN, 1-D samples, a 10-D latent for a
   2-D manifold): :meth:`PictureCallback.pictures` raises :class:`Skip`, which is reported once
   in the log, so every callback can sit in the default list.
@@ -33,6 +36,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid
 
 from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.filesystem import PICTURES
 from gan_lightning.utils.images import log_image
 from gan_lightning.utils.pixels import to_unit
 
@@ -154,7 +158,9 @@ class PictureCallback(pl.Callback):
         step = int(module.batches_seen)
         epoch = self._epoch(trainer) if epoch is None else epoch
         try:
-            pictures = self.pictures(trainer, module)
+            # pictures() may read files back (the GIF's frames): a fault there is not
+            # essential either.
+            pictures = PICTURES.attempt(None, lambda: self.pictures(trainer, module)) or []
         except Skip as reason:
             if not self._skip_reported:
                 log.info("%s: skipping (%s)", type(self).__name__, reason)
@@ -165,14 +171,15 @@ class PictureCallback(pl.Callback):
         default_caption = " ".join(f"{part} {value}" for part, value in names.items())
         for picture in pictures:
             path = picture_path(self.dirpath, tag=picture.tag, **names)
-            log_image(
+            saved = log_image(
                 trainer,
                 picture.key,
                 picture.image,
                 path,
                 caption=picture.caption or default_caption,
             )
-            log.info("Saved %s", path)
+            if saved is not None:
+                log.info("Saved %s", path)
         self._last_drawn_step = step
 
     def _epoch(self, trainer: pl.Trainer) -> int:

@@ -16,7 +16,10 @@ run id), so every run writes them itself, logger or not:
 ``protocol`` is how the scores were computed (:mod:`gan_lightning.metrics.protocol`; null for
 a run without scores), so two runs' numbers can be compared, or not, at a glance.
 
-It is rewritten after every validation (``status: running``), so a stopped or crashed job
+It is essential (a sweep report without it has no scores): a write that fails during training
+stops the run like a failed checkpoint (docs/safety.md); it is written to a temporary file and
+renamed, so a reader never sees half a file and a failed write leaves none behind. It is
+rewritten after every validation (``status: running``), so a stopped or crashed job
 still reports its last scores; ``status`` ends as ``finished`` or ``failed``. "final" holds
 the score of the weights training ended with (the metrics callback scores them once at the
 end, unless its last evaluation already saw them), "best" the best of the history. The history and
@@ -29,7 +32,6 @@ import fnmatch
 import json
 import logging
 import math
-import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +41,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_lightning.runtime.compat import wandb_started_run
+from gan_lightning.runtime.filesystem import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +144,7 @@ class RunResults(pl.Callback):
         if not trainer.is_global_zero:
             return
         data = {**self.results(trainer, pl_module, status), **extra}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, self.path)  # a reader never sees half a file
+        atomic_write_text(self.path, json.dumps(data, indent=1) + "\n")
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         if trainer.sanity_checking:
@@ -171,7 +171,12 @@ class RunResults(pl.Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: Any, exception: BaseException) -> None:
         self.record_final(trainer, pl_module, exception)
-        self.write(trainer, pl_module, "failed", error=f"{type(exception).__name__}: {exception}")
+        try:
+            self.write(
+                trainer, pl_module, "failed", error=f"{type(exception).__name__}: {exception}"
+            )
+        except OSError as err:  # the disk that stopped the run: the first fault is reported
+            log.warning("Could not mark %s as failed: %s", self.path, err)
 
 
 def score_protocol_of(trainer: pl.Trainer) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from gan_lightning.callbacks.base import frames
 from gan_lightning.errors import ConfigError
+from gan_lightning.runtime.filesystem import PICTURES
 from gan_lightning.utils.images import log_animation
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,12 @@ def thin(items: list[Any], max_items: int) -> list[Any]:
         return list(items)
     step = (len(items) - 1) / (max_items - 1)
     return [items[round(i * step)] for i in range(max_items)]
+
+
+def read_frame(path: Path) -> Image.Image:
+    """A sample grid as an RGB frame (PIL raises ``OSError`` for a half-written file)."""
+    with Image.open(path) as image:
+        return image.convert("RGB")
 
 
 def labelled(image: Image.Image, text: str, height: int) -> Image.Image:
@@ -87,17 +94,21 @@ class SampleGif(pl.Callback):
             return None
         images = []
         for epoch, file in found:
-            with Image.open(file) as image:
-                frame = image.convert("RGB")
+            frame = PICTURES.attempt(None, lambda file=file: read_frame(file))
+            if frame is None:  # a grid gone or half-written (a full disk): not essential
+                continue
             if self.label_height:
                 frame = labelled(frame, f"epoch {epoch}", self.label_height)
             images.append(frame)
+        if not images:
+            return None
         size = images[-1].size
         images = [f if f.size == size else f.resize(size) for f in images]
         saved = log_animation(
             trainer, "samples/all_epochs", images, self.path, self.frame_ms, self.last_frame_ms
         )
-        log.info("Saved %d-frame sample GIF %s", len(images), saved)
+        if saved is not None:
+            log.info("Saved %d-frame sample GIF %s", len(images), saved)
         return saved
 
     @rank_zero_only

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from torch import nn
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.threads import one_cpu_thread
+from gan_lightning.runtime.filesystem import atomic_save
 from gan_lightning.utils.modes import eval_mode
 from gan_lightning.utils.pixels import to_unit
 from gan_lightning.utils.streams import seeded_streams
@@ -192,22 +192,21 @@ def default_classifier_path(data_dir: str | os.PathLike) -> Path:
 
 def save_classifier(model: DigitClassifier, path: str | os.PathLike, **info: Any) -> Path:
     """Write ``{"state_dict", "architecture", **info}`` atomically (tmp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "state_dict": model.state_dict(),
         "architecture": model.architecture(),
         **info,
     }
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=".tmp-", suffix=".pt", delete=False
-    ) as tmp:
-        torch.save(payload, tmp.name)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp.name, 0o666 & ~umask)  # a shared data dir: readable like any other file
-    os.replace(tmp.name, path)
-    return path
+    # A shared data dir: readable like any other file.
+    return atomic_save(
+        payload,
+        path,
+        "the digit classifier",
+        "pass output=<a writable file> (or a writable paths.data_dir)",
+        mode=0o666 & ~umask,
+    )
 
 
 def load_classifier(path: str | os.PathLike) -> tuple[DigitClassifier, dict[str, Any]]:

@@ -24,6 +24,7 @@ from gan_lightning.metrics.classifier import (
 )
 from gan_lightning.runtime.cli import hydra_cli
 from gan_lightning.runtime.config_checks import app_args
+from gan_lightning.runtime.filesystem import check_input_dir, check_output_file
 
 
 @dataclass
@@ -44,6 +45,8 @@ def main(cfg: DictConfig) -> None:
     if args.epochs < 1:
         raise ConfigError(f"epochs={args.epochs} must be >= 1.")
     path = args.output or default_classifier_path(args.data_dir)
+    check_input_dir(args.data_dir, "data_dir", "point data_dir (paths.data_dir) at a folder")
+    check_output_file(path, "the classifier file", "pass output=<a writable file>")
     ensure_classifier(path, args.data_dir, force=args.force, epochs=args.epochs, seed=args.seed)
     _, info = load_classifier(path)
     accuracy = info.get("test_accuracy")

@@ -13,7 +13,13 @@ module.
 
 Writing goes through :class:`AtomicCheckpointIO` (a Trainer plugin, ``conf/trainer/default.yaml``):
 every checkpoint is written to a temporary file in the same directory, fsynced and renamed over
-the old one, so a process killed while saving leaves the previous checkpoint intact.
+the old one, so a process killed while saving leaves the previous checkpoint intact. A write
+that fails (a full or read-only disk) removes its temporary file and raises a
+:class:`~gan_lightning.errors.FileSystemError` naming the checkpoint, the space it needs and
+the space left; the previous checkpoint is untouched.
+
+Reading checks the file first (:func:`~gan_lightning.runtime.filesystem.check_input_file`):
+an empty file, a directory or an unreadable path is named as such, not as a pickle error.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from gan_lightning import __version__
-from gan_lightning.errors import ConfigError
+from gan_lightning.errors import ConfigError, FileSystemError
 from gan_lightning.modules.base import CHECKPOINT_FORMAT, CHECKPOINT_KEY
+from gan_lightning.runtime.filesystem import atomic_save, check_input_file
 from gan_lightning.runtime.safe_config import (
     check_saved_config,
     check_trust,
@@ -61,9 +68,21 @@ def read_checkpoint(
         hint = f" It holds {', '.join(p.name for p in found[:5])}." if found else ""
         raise ConfigError(f"ckpt={path} is a directory; pass one .ckpt file.{hint}")
     try:
+        check_input_file(path, "the checkpoint", "pass a complete .ckpt written by a run")
+    except FileSystemError as err:
+        raise ConfigError(str(err)) from err
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head != b"PK\x03\x04" and not head.startswith(b"\x80"):
+        why = "not a file written by torch.save: neither a zip archive nor a pickle"
+        raise ConfigError(NOT_OURS.format(path=path, why=why))
+    try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        why = str(err).splitlines()[0][:200]
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        # torch's message suggests weights_only=False, which would run the file's code;
+        # the line naming what it holds is the useful one.
+        why = next((line for line in lines if "Unsupported global" in line), lines[0])[:200]
         raise ConfigError(NOT_OURS.format(path=path, why=f"not loadable safely: {why}")) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         why = str(err).splitlines()[0][:200]
@@ -208,7 +227,9 @@ def use_ema(module: Any, ema: bool | None) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` to ``.<name>.tmp-<pid>`` next to the target, fsync, rename over it."""
+    """``torch.save`` to ``.<name>.tmp-<pid>`` next to the target, fsync, rename over it; on a
+    failed write, remove the temporary file and raise :class:`FileSystemError` (the previous
+    checkpoint is untouched)."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
@@ -216,22 +237,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(target)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)  # atomic on POSIX: readers see the old or the new file
-        finally:
-            tmp.unlink(missing_ok=True)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a power cut
-        finally:
-            os.close(directory)
+        if target.parent.is_dir():
+            remove_stale_temporaries(target)
+        atomic_save(
+            checkpoint,
+            target,
+            "the checkpoint",
+            "free space on that disk, or move paths.log_dir to a larger one",
+        )
 
 
 def remove_stale_temporaries(target: Path) -> None:

@@ -12,7 +12,12 @@ so they share:
   the checks below compose with them too (:mod:`gan_lightning.runtime.config_search`);
 * errors a user can fix (:class:`~gan_lightning.errors.ConfigError`,
   :class:`~gan_lightning.errors.DataSourceError`) as one ``Error: ...`` line and exit code 2,
-  never a traceback.
+  never a traceback;
+* faults of the machine (:class:`~gan_lightning.errors.FileSystemError`, and any ``OSError``
+  of a full, read-only or missing path, :mod:`gan_lightning.runtime.filesystem`) the same
+  way: one line naming the path, what was being done and the fix; exit code 2, or
+  :data:`~gan_lightning.runtime.filesystem.STORAGE_STOP_EXIT` for a training run stopped by
+  one. The run directory Hydra is about to create is checked before Hydra starts.
 
 The helpers every CLI needs (the error filter, the device choice) live here, once. The
 module imports neither torch nor Lightning, so ``--help`` and ``--version`` of the console
@@ -30,10 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning import version_line
-from gan_lightning.errors import ConfigError, DataSourceError, NonFiniteError
+from gan_lightning.errors import ConfigError, DataSourceError, FileSystemError, NonFiniteError
 from gan_lightning.runtime.compat import clear_hydra_state
 from gan_lightning.runtime.config_search import (
     CommandLine,
@@ -42,11 +47,13 @@ from gan_lightning.runtime.config_search import (
     override_key,
     parse_command_line,
 )
+from gan_lightning.runtime.filesystem import check_writable_dir, from_os_error, is_file_system_fault
 
 __all__ = [
     "CONFIG_DIR",
     "USER_ERROR_EXIT",
     "check_composition",
+    "check_run_dir",
     "forget_hydra_run",
     "hydra_cli",
     "hydra_quote",
@@ -80,32 +87,42 @@ def checkout_root() -> Path | None:
     return None
 
 
-def user_error(err: BaseException | None) -> BaseException | None:
-    """The :class:`ConfigError`/:class:`DataSourceError`/:class:`NonFiniteError` behind ``err``,
-    if any (Hydra wraps errors raised in ``__init__`` of instantiated classes)."""
+def user_error(err: BaseException | None, doing: str = "Running") -> BaseException | None:
+    """The :class:`ConfigError`/:class:`DataSourceError`/:class:`NonFiniteError`/
+    :class:`FileSystemError` behind ``err``, if any (Hydra wraps errors raised in ``__init__``
+    of instantiated classes); an ``OSError`` of a file-system fault (a full or read-only disk,
+    a folder that is a file) becomes a :class:`FileSystemError` naming its path."""
     while err is not None:
-        if isinstance(err, (ConfigError, DataSourceError, NonFiniteError)):
+        if isinstance(err, (ConfigError, DataSourceError, NonFiniteError, FileSystemError)):
             return err
+        if is_file_system_fault(err):
+            return from_os_error(err, doing)  # type: ignore[arg-type]
         err = err.__cause__ or (
             err.__context__ if isinstance(err, InstantiationException) else None
         )
     return None
 
 
+def print_error(err: BaseException) -> int:
+    """Print ``err`` as the one ``Error:`` line; its exit code (2 unless it carries one)."""
+    print(f"\nError: {err}", file=sys.stderr)
+    return int(getattr(err, "exit_code", USER_ERROR_EXIT))
+
+
 def report_user_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Run ``task``; a user error becomes one ``Error:`` line on stderr and exit code 2."""
+    """Run ``task``; a user error or a file-system fault becomes one ``Error:`` line on stderr
+    and its exit code (2, or the one a :class:`FileSystemError` carries)."""
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
         try:
             return task(cfg)
         except Exception as err:  # noqa: BLE001 - only user errors are reformatted
-            user = user_error(err)
+            user = user_error(err, f"Running {task.__module__.rsplit('.', 1)[-1]}: accessing")
             if user is None:
                 raise
             log.error("Stopped by a %s (message below).", type(user).__name__)
-            print(f"\nError: {user}", file=sys.stderr)
-            sys.exit(USER_ERROR_EXIT)
+            sys.exit(print_error(user))
 
     return wrapped
 
@@ -186,14 +203,9 @@ def hydra_cli(
             try:
                 if prepare_argv is not None:
                     args = prepare_argv(args)
-            except (ConfigError, DataSourceError) as err:
-                print(f"\nError: {err}", file=sys.stderr)
-                return USER_ERROR_EXIT
-            try:
                 check_composition(config_name, args)
-            except ConfigError as err:
-                print(f"\nError: {err}", file=sys.stderr)
-                return USER_ERROR_EXIT
+            except (ConfigError, DataSourceError, FileSystemError) as err:
+                return print_error(err)
             sys.argv = [sys.argv[0], *args]
             try:
                 app()
@@ -212,7 +224,9 @@ def hydra_cli(
 def check_composition(config_name: str, args: list[str]) -> None:
     """Compose the config the way Hydra is about to, and turn its errors (a key that does not
     exist, an unknown group option, a malformed override) into one-line :class:`ConfigError`
-    messages instead of Hydra's own report and exit code 1.
+    messages instead of Hydra's own report and exit code 1; then check that the run directory
+    Hydra will create (and write its ``.hydra/`` and log file into) can be written
+    (:func:`check_run_dir`).
 
     The command line is read by Hydra's own parser, so the user's config folders
     (``--config-dir``, ``hydra.searchpath``) and ``--config-name`` are honoured. Multiruns,
@@ -227,12 +241,21 @@ def check_composition(config_name: str, args: list[str]) -> None:
     overrides = [
         o for o in command.overrides if not override_key(o).startswith("hydra.")
     ]  # Hydra's own settings (run dir, launcher ...) are Hydra's to check
+    errors = (HydraException, OmegaConfBaseException, ValueError)
+    name = command.config_name or config_name
     try:
-        compose_config(
-            CONFIG_DIR, command.config_name or config_name, overrides, command.search_path
-        )
-    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        compose_config(CONFIG_DIR, name, overrides, command.search_path)
+    except errors as err:
         raise ConfigError(composition_message(err, command)) from err
+    try:  # Hydra's own settings: where the run directory will be
+        with_hydra = compose_config(
+            CONFIG_DIR, name, command.overrides, command.search_path, return_hydra_config=True
+        )
+    except errors:
+        return  # a Hydra setting compose cannot take: Hydra itself reports it
+    run_dir = OmegaConf.select(with_hydra, "hydra.run.dir", default=None)
+    if run_dir is not None:
+        check_run_dir(with_hydra, str(run_dir))
 
 
 def composition_message(err: BaseException, command: CommandLine) -> str:
@@ -252,6 +275,22 @@ def composition_message(err: BaseException, command: CommandLine) -> str:
         else:
             message += " (an option of your own? add its folder: --config-dir=<dir>)"
     return message
+
+
+def check_run_dir(cfg: DictConfig, run_dir: str) -> None:
+    """The run directory Hydra will create must be writable, before Hydra tries (its own
+    failure is a traceback). Apps that write no run files (``hydra.output_subdir=null``,
+    ``hydra.run.dir=.``: generate, evaluate, report) are not checked here: they check their
+    own outputs."""
+    if cfg.hydra.get("output_subdir") is None and run_dir == ".":
+        return
+    where = "paths.log_dir or hydra.run.dir" if "paths" in cfg else "hydra.run.dir"
+    check_writable_dir(
+        Path(run_dir),
+        "the run directory",
+        fix=f"point {where} at a writable folder on a disk with free space",
+        create=False,
+    )
 
 
 def forget_hydra_run() -> None:

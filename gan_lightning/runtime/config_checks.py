@@ -12,6 +12,13 @@ strategy for several devices, more devices than exist). Every failure is a one-l
 The same rule serves every app: an app's own top-level keys (``ckpt``, ``n``, ``seed``, ...)
 are the fields of a dataclass, checked by :func:`app_args` against its type hints exactly as a
 ``_target_`` node is checked against its class's signature (training's are :class:`RunArgs`).
+
+Two kinds of input a type check cannot see are refused too, because they would otherwise be
+ignored without a word: a top-level key the training config does not have (``+lr_typo=1``;
+only keys an experiment file defines and interpolates, such as ``lr``, are extension
+points), and Trainer values that Lightning accepts but that make no sense
+(:data:`TRAINER_RANGES`: ``log_every_n_steps=0`` never logs, ``limit_train_batches=0``
+never trains, ``val_check_interval=0`` ...).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import collections.abc
 import dataclasses
 import inspect
 import os
+import re
 import types
 import typing
 from functools import cache
@@ -50,6 +58,47 @@ class RunArgs:
 #: Config groups whose nodes are built from ``_target_`` (lists of targets for the rest).
 TARGET_NODES = ("data", "model", "metrics", "trainer")
 TARGET_GROUPS = ("callbacks", "logger")
+#: Other top-level nodes of conf/config.yaml (``paths``; ``hydra`` during composition).
+OTHER_NODES = ("paths", "hydra")
+#: The keys of conf/paths/default.yaml.
+PATHS_KEYS = ("root_dir", "data_dir", "log_dir", "output_dir")
+
+
+def _positive(value: Any) -> bool:
+    return value >= 1
+
+
+#: Trainer keys whose values Lightning accepts although they cannot be meant:
+#: key -> (whether a value is fine, what the value must be and why).
+TRAINER_RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "log_every_n_steps": (
+        _positive,
+        "must be >= 1 (batches between logged training scalars; 0 would never log them)",
+    ),
+    "val_check_interval": (
+        lambda v: v > 0 if isinstance(v, float) else v >= 1,
+        "must be a fraction of an epoch in (0, 1] or a number of batches >= 1 (0 would "
+        "validate at every batch or never; to skip validation use trainer.limit_val_batches=0)",
+    ),
+    "check_val_every_n_epoch": (
+        _positive,
+        "must be >= 1 or null (to skip validation use trainer.limit_val_batches=0)",
+    ),
+    "limit_train_batches": (
+        lambda v: v > 0,
+        "must be > 0 (a fraction of the epoch or a number of batches; 0 would train nothing)",
+    ),
+    "max_epochs": (
+        lambda v: v >= 1 or v == -1,
+        "must be >= 1, or -1 for no epoch limit (0 would train nothing)",
+    ),
+    "min_epochs": (lambda v: v >= 0, "must be >= 0"),
+    "num_sanity_val_steps": (
+        lambda v: v >= -1,
+        "must be >= 0, or -1 to run the whole validation set before training",
+    ),
+    "accumulate_grad_batches": (_positive, "must be >= 1"),
+}
 
 Args = TypeVar("Args")
 
@@ -273,8 +322,51 @@ def check_trainer(trainer: dict[str, Any]) -> None:
         )
 
 
+def check_trainer_ranges(trainer: dict[str, Any]) -> None:
+    """:data:`TRAINER_RANGES`: values Lightning takes that would silently do nothing useful."""
+    for key, (fine, must) in TRAINER_RANGES.items():
+        value = trainer.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not fine(value):
+            raise ConfigError(f"trainer.{key}={value} {must}.")
+
+
+def interpolated(text: str, key: str) -> bool:
+    """Whether the config ``text`` (unresolved YAML) interpolates ``${key}`` or
+    ``${key.<sub>}``."""
+    return re.search(r"\$\{\s*" + re.escape(key) + r"\s*[}.]", text) is not None
+
+
+def check_unknown_keys(cfg: DictConfig) -> None:
+    """Top-level keys (and ``paths.*`` keys) that nothing reads, e.g. added with ``+key=``:
+    refused, since they would be ignored. A key an experiment file defines for interpolation
+    (``lr: 0.0002`` read as ``${lr}``) is an extension point and is kept."""
+    known = (
+        {f.name for f in dataclasses.fields(RunArgs)}
+        | set(TARGET_NODES)
+        | set(TARGET_GROUPS)
+        | set(OTHER_NODES)
+    )
+    text = OmegaConf.to_yaml(cfg, resolve=False)
+    for key in cfg:
+        key = str(key)
+        if key not in known and not interpolated(text, key):
+            raise ConfigError(
+                f"{key} is not a key of the training config (nothing reads it, so it would be "
+                f"ignored): drop +{key}=..., or put it where it belongs (e.g. model.{key}=..., "
+                f"trainer.{key}=...). Top-level keys: {', '.join(sorted(known - {'hydra'}))}."
+            )
+    paths = cfg.get("paths")
+    for key in paths or {}:
+        if str(key) not in PATHS_KEYS and not interpolated(text, f"paths.{key}"):
+            raise ConfigError(
+                f"paths.{key} is not a key of paths (nothing reads it, so it would be ignored); "
+                f"paths has {', '.join(PATHS_KEYS)}."
+            )
+
+
 def check_config(cfg: DictConfig) -> None:
     """All checks, in the order a user would fix them; raises :class:`ConfigError`."""
+    check_unknown_keys(cfg)
     check_values(cfg, RunArgs, "python train.py")
     if cfg.get("num_threads") is not None and cfg.num_threads < 1:
         raise ConfigError(f"num_threads={cfg.num_threads} must be >= 1 (or null).")
@@ -287,4 +379,6 @@ def check_config(cfg: DictConfig) -> None:
         for name, node in (cfg.get(group) or {}).items():
             check_node(node, f"{group}.{name}")
     if cfg.get("trainer") is not None:
-        check_trainer(OmegaConf.to_container(cfg.trainer, resolve=True))
+        trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+        check_trainer_ranges(trainer)
+        check_trainer(trainer)

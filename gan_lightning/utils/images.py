@@ -13,6 +13,10 @@ Animations (the sample-grid GIF) go through :func:`log_animation`: a GIF on disk
 ``wandb.Video`` for W&B (played in the media panel); TensorBoard's video support needs
 moviepy, and its image slider over the per-epoch grids shows the same thing, so it gets none.
 
+Pictures are not essential to a run: a PNG or GIF that cannot be written (a full or
+read-only disk) is warned about once and removed if half-written, and training goes on
+(:data:`gan_lightning.runtime.filesystem.PICTURES`, docs/safety.md).
+
 Images are logged at the step Lightning uses for scalars (real batches, not the optimizer
 steps a GAN makes two of per batch), so images and curves line up on one x-axis.
 Callers hand over float images in [0, 1] (use ``utils.pixels.to_unit``). Rank 0 only.
@@ -30,6 +34,8 @@ import torch
 from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
+
+from gan_lightning.runtime.filesystem import PICTURES
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +93,14 @@ def log_image(
     caption: str | None = None,
 ) -> Path | None:
     """Save ``image01`` ((C, H, W) or (H, W) float in [0, 1]) to ``path`` and send it to
-    every logger of ``trainer`` (``None``: file only). Returns the saved path."""
+    every logger of ``trainer`` (``None``: file only). Returns the saved path (``None`` when
+    the file could not be written: warned once, the loggers still get the picture)."""
     image = image01.detach().float().cpu().clamp(0, 1)
     if image.dim() == 2:
         image = image.unsqueeze(0)  # (1, H, W)
     saved: Path | None = None
     if path is not None:
-        saved = Path(path)
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        pixels = to_uint8_hwc(image)
-        if pixels.ndim == 2:  # grey pictures are stored as RGB PNGs, as torchvision saves them
-            pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-        Image.fromarray(pixels).save(saved)
+        saved = PICTURES.attempt(path, lambda: _save_png(image, Path(path)))
     if step is None:
         step = logging_step(trainer)
     for logger in _loggers(trainer):
@@ -107,6 +109,15 @@ def log_image(
         except Exception as err:  # noqa: BLE001 - a logger hiccup must never kill training
             log.warning("Could not log image %r to %s: %s", key, type(logger).__name__, err)
     return saved
+
+
+def _save_png(image: torch.Tensor, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = to_uint8_hwc(image)
+    if pixels.ndim == 2:  # grey pictures are stored as RGB PNGs, as torchvision saves them
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    Image.fromarray(pixels).save(path)
+    return path
 
 
 def _send_image(logger: Any, key: str, image: torch.Tensor, step: int, caption: str | None) -> None:
@@ -135,13 +146,19 @@ def log_animation(
     """
     if not frames:
         return None
-    saved = Path(path)
-    saved.parent.mkdir(parents=True, exist_ok=True)
     durations = [int(frame_ms)] * len(frames)
     if last_frame_ms is not None:
         durations[-1] = int(last_frame_ms)
     first, *rest = frames
-    first.save(saved, save_all=True, append_images=rest, duration=durations, loop=0)
+
+    def save() -> Path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        first.save(path, save_all=True, append_images=rest, duration=durations, loop=0)
+        return Path(path)
+
+    saved = PICTURES.attempt(path, save)
+    if saved is None:
+        return None
     if step is None:
         step = logging_step(trainer)
     for logger in _loggers(trainer):
