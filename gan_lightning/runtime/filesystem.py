@@ -30,8 +30,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
-
 from gan_lightning.errors import FileSystemError
 
 log = logging.getLogger(__name__)
@@ -243,6 +241,8 @@ def atomic_save(
     the previous file intact; a failed write (a full or read-only disk) removes the temporary
     file and raises a :class:`FileSystemError` naming ``what``, the space the file needs
     (its tensors' bytes) and the space left. ``mode``: the new file's permission bits."""
+    import torch  # here, not at the top: the help screens import this module without torch
+
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
@@ -293,6 +293,8 @@ def as_os_error(err: BaseException, directory: Path, needed: int) -> OSError | N
 # --------------------------------------------------------------------------- during training
 def state_nbytes(state: Any) -> int:
     """Bytes of the tensors in a (nested) checkpoint dict: about what ``torch.save`` writes."""
+    import torch
+
     if isinstance(state, torch.Tensor):
         return state.numel() * state.element_size()
     if isinstance(state, dict):

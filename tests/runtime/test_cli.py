@@ -28,7 +28,7 @@ def test_every_help_starts_with_what_the_app_does_and_a_usage_line(app, usage, c
 def test_a_user_error_is_one_line_and_exit_code_2(capsys):
     assert report.main(["sweep_dir=/nonexistent/sweep"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("Error: sweep_dir=/nonexistent/sweep is not a directory")
+    assert err.startswith("Error: sweep_dir=/nonexistent/sweep does not exist")
     assert len(err.splitlines()) == 1
 
 
