@@ -34,7 +34,7 @@ from gan_lightning.runtime.filesystem import (
     quiet_log_file_errors,
     training_stopped,
 )
-from gan_lightning.runtime.loggers import finish_loggers, log_run_config
+from gan_lightning.runtime.loggers import finish_loggers, log_run_config, quiet_library_noise
 from gan_lightning.runtime.precision import check_fp16_mixed, choose_precision, on_cuda, tune_cuda
 from gan_lightning.runtime.resume import resume_argv, resume_checkpoint, wandb_run_id
 from gan_lightning.runtime.safe_config import check_trust
@@ -149,6 +149,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("matmul_precision"):
         torch.set_float32_matmul_precision(cfg.matmul_precision)
     speed_up_lightning()  # per-batch costs of self.log and of the CUDA check on CPU machines
+    quiet_library_noise()  # Lightning's advertisement and a deprecation inside Lightning
     check_run_paths(cfg)
     quiet_log_file_errors()  # a full disk under train.log: one warning, not a traceback a line
     PICTURES.reset()  # each run (each job of a multirun) warns once about its pictures

@@ -325,3 +325,28 @@ def finish_loggers(trainer: Any, success: bool = True) -> None:
             log.warning("wandb.finish() failed: %s", err)
         if hint:
             log.info("W&B offline run saved in %s. %s", offline_dir, hint)
+
+
+# ---------------------------------------------------------------------------- console
+#: Lightning's own lines that tell a user nothing about their run: an advertisement printed at
+#: every Trainer start, and a deprecation inside Lightning's pytree helper (torch 2.15) that the
+#: user cannot act on.
+LIBRARY_NOISE = ("💡 Tip:",)
+LIBRARY_WARNINGS = (r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",)
+
+
+class _DropLibraryNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(LIBRARY_NOISE)
+
+
+def quiet_library_noise() -> None:
+    """Keep the console to what concerns the run (idempotent)."""
+    import warnings
+
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropLibraryNoise) for f in logger.filters):
+            logger.addFilter(_DropLibraryNoise())
+    for message in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)

@@ -328,3 +328,30 @@ def test_a_run_id_still_held_by_a_killed_process_falls_back_to_a_new_run(tmp_pat
     run_id, version = out.stdout.split("RUN ")[1].split()
     assert run_id == version != "held0001"
     assert list(tmp_path.glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb"))
+
+
+def test_lightning_advertisement_and_library_deprecation_are_kept_off_the_console(caplog):
+    import logging
+    import warnings
+
+    from pytorch_lightning.utilities import rank_zero_info
+
+    from gan_lightning.runtime.loggers import quiet_library_noise
+
+    quiet_library_noise()
+    quiet_library_noise()  # idempotent: one filter
+    logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    assert len([f for f in logger.filters if type(f).__name__ == "_DropLibraryNoise"]) == 1
+    with caplog.at_level(logging.INFO, logger="pytorch_lightning.utilities.rank_zero"):
+        rank_zero_info("💡 Tip: For seamless cloud logging ... litlogger")
+        rank_zero_info("GPU available: False, used: False")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["GPU available: False, used: False"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        quiet_library_noise()  # its filters go on top of the "default" one just set
+        warnings.warn(
+            "`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning, stacklevel=1
+        )
+        warnings.warn("something else", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["something else"]
