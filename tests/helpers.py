@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gan_lightning.data.loaders import passthrough_collate
 from gan_lightning.data.tensors import TensorImageDataset
+from gan_lightning.modules.base import GenerativeModule
 from gan_lightning.modules.gan import GAN
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
 
@@ -290,3 +291,20 @@ class DiskFault(pl.Callback):
             self.path.write_text("not a folder\n")
         else:
             raise ValueError(f"unknown fault {self.fault!r}")
+
+
+class RampModule(GenerativeModule):
+    """A 'generator' whose image brightness is sigmoid(z1) on the left half and sigmoid(z2) on
+    the right half, so a grid's layout can be read back from its pixels."""
+
+    def __init__(self, latent_dim: int = 2, prior=None) -> None:
+        super().__init__(latent_dim, (0.0, 1.0), prior)
+        self.net = nn.Identity()
+
+    def decode(self, z: torch.Tensor, labels=None) -> torch.Tensor:
+        left = torch.sigmoid(z[:, 0]).view(-1, 1, 1, 1).expand(-1, 1, 8, 4)
+        right = torch.sigmoid(z[:, 1 % z.shape[1]]).view(-1, 1, 1, 1).expand(-1, 1, 8, 4)
+        return torch.cat([left, right], dim=3)  # (N, 1, 8, 8)
+
+    def sampling_nets(self) -> list[nn.Module]:
+        return [self.net]

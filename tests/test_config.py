@@ -24,7 +24,8 @@ EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.y
 
 def test_experiments_the_docs_name_exist_and_all_are_listed():
     """Every `experiment=NAME` in the docs and configs is a file (of the package, or of an
-    example's own config folder, examples/*/configs), and README lists every package one."""
+    example's own config folder, examples/*/configs), and docs/experiments.md lists every
+    package one."""
     docs = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
     texts = [p.read_text() for p in docs + sorted(Path(CONFIG_DIR).rglob("*.yaml"))]
     named = {m for text in texts for m in re.findall(r"experiment=(\w+)", text)}
@@ -34,8 +35,9 @@ def test_experiments_the_docs_name_exist_and_all_are_listed():
     users |= {p.stem for p in (REPO / "examples").glob("**/experiment/*.yaml")}
     unknown = named - set(EXPERIMENTS) - users
     assert named and not unknown, sorted(unknown)
-    readme_table = set(re.findall(r"`((?:seed\d{3}|mnist)_\w+)`", (REPO / "README.md").read_text()))
-    assert not set(EXPERIMENTS) - readme_table, sorted(set(EXPERIMENTS) - readme_table)
+    listed = (REPO / "docs" / "experiments.md").read_text()
+    table = set(re.findall(r"`((?:seed\d{3}|mnist)_\w+)`", listed))
+    assert not set(EXPERIMENTS) - table, sorted(set(EXPERIMENTS) - table)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
