@@ -127,6 +127,13 @@ def synthetic_case_data(cfg: DictConfig, n: int, device: str = "cpu") -> CaseDat
     images = torch.randint(
         0, 256, (n, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
     )
+    return case_data(cfg, images, None, device)
+
+
+def case_data(
+    cfg: DictConfig, images: torch.Tensor, train_indices: torch.Tensor | None, device: str
+) -> CaseData:
+    """A case's training tensors with what the loops read from its config."""
     target = OmegaConf.select(cfg, "model._target_")
     return CaseData(
         cfg=cfg,
@@ -134,7 +141,7 @@ def synthetic_case_data(cfg: DictConfig, n: int, device: str = "cpu") -> CaseDat
         batch_size=int(cfg.data.batch_size),
         pixel_range=tuple(float(v) for v in cfg.data.pixel_range),
         train_images=images,
-        train_indices=None,
+        train_indices=train_indices,
         device=device,
     )
 
@@ -157,16 +164,7 @@ def load_case_data(cfg: DictConfig, device: str = "cpu") -> CaseData:
     images = datamodule.train_set.images
     if images.shape[0] != train_idx.shape[0]:
         raise RuntimeError("the DataModule's training split changed; update benchmarks/cases.py")
-    target = OmegaConf.select(cfg, "model._target_")
-    return CaseData(
-        cfg=cfg,
-        kind="vae" if target.endswith(".VAE") else "gan",
-        batch_size=int(cfg.data.batch_size),
-        pixel_range=tuple(float(v) for v in cfg.data.pixel_range),
-        train_images=images,
-        train_indices=train_idx,
-        device=device,
-    )
+    return case_data(cfg, images, train_idx, device)
 
 
 def build_nets(cfg: DictConfig) -> dict[str, Any]:

@@ -308,3 +308,21 @@ class RampModule(GenerativeModule):
 
     def sampling_nets(self) -> list[nn.Module]:
         return [self.net]
+
+
+def fit_tiny(model, batches: int, *callbacks, log_every: int = 50) -> pl.Trainer:
+    """Fit ``model`` on :func:`tensor_loader` for ``batches`` real batches on the CPU, with
+    nothing but ``callbacks`` around it (no logger, checkpoints, progress bar or summary)."""
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=model.optimizer_steps_for(batches),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=log_every,
+        callbacks=list(callbacks),
+    )
+    torch.manual_seed(0)
+    trainer.fit(model, train_dataloaders=tensor_loader())
+    return trainer

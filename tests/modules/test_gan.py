@@ -11,7 +11,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from tests.helpers import tensor_loader, tiny_gan
+from tests.helpers import fit_tiny, tiny_gan
 
 
 class Spy(pl.Callback):
@@ -37,18 +37,7 @@ class Spy(pl.Callback):
 
 
 def train(model, batches: int, *callbacks) -> pl.Trainer:
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=model.optimizer_steps_for(batches),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    torch.manual_seed(0)
-    trainer.fit(model, train_dataloaders=tensor_loader())
-    return trainer
+    return fit_tiny(model, batches, *callbacks)
 
 
 def test_d_step_sees_a_detached_fake_batch():

@@ -18,7 +18,7 @@ from gan_lightning.errors import NonFiniteError
 from gan_lightning.modules.ema import update_ema
 from gan_lightning.modules.gan import GAN, ema_with_warmup
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
-from tests.helpers import tensor_loader
+from tests.helpers import fit_tiny
 
 #: The ops behind ``.item()``, ``bool(t)``, ``float(t)``: a host read of a device value.
 HOST_READS = {"_local_scalar_dense", "item", "is_nonzero"}
@@ -40,19 +40,7 @@ def fused_gan(defer: bool, **kwargs) -> GAN:
 
 
 def fit(model: GAN, batches: int, *callbacks, log_every: int = 50) -> pl.Trainer:
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=model.optimizer_steps_for(batches),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=log_every,
-        callbacks=list(callbacks),
-    )
-    torch.manual_seed(0)
-    trainer.fit(model, train_dataloaders=tensor_loader())
-    return trainer
+    return fit_tiny(model, batches, *callbacks, log_every=log_every)
 
 
 def poison(model: GAN, at_batch: int, net: str = "D") -> GAN:
