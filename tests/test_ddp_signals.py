@@ -82,7 +82,7 @@ def alive(pid: int) -> bool:
 
 def interrupt_rank(cmd: list[str], pid_dir: Path, rank: int) -> tuple[int | None, str, float]:
     """Start the job, SIGTERM rank ``rank`` only once batch :data:`SIGNAL_AFTER` is printed;
-    returns rank 0's exit code (``None``: still running 120 s after the signal, then killed),
+    returns the job's exit code (``None``: still running 150 s after the signal, then killed),
     everything printed, and the seconds until both ranks had ended."""
     process = subprocess.Popen(
         cmd, cwd=REPO, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -105,7 +105,13 @@ def interrupt_rank(cmd: list[str], pid_dir: Path, rank: int) -> tuple[int | None
         while any(alive(pid) for pid in pids.values()) and time.monotonic() - sent_at < 120:
             time.sleep(0.2)
         took = time.monotonic() - sent_at
-        code = process.poll()
+        # /proc shows a process's leader thread as a zombie while its other threads are still
+        # exiting, before waitpid can reap it: wait for the job itself (a bounded wait) instead
+        # of reading poll() the instant the ranks look gone.
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
     finally:
         for pid in pids.values() if pids else [process.pid]:
             if alive(pid):
