@@ -102,6 +102,12 @@ DOC = "docs/contract.md"
 FEATURE_METHODS = ("extract", "head", "classify")
 
 
+def conditions_of(module: Any) -> int:
+    """Labels a model's sampler takes (0: none): ``num_conditions`` of a GenerativeModule (a
+    self-conditioned GAN's clusters), else ``num_classes``, for modules of any origin."""
+    return int(getattr(module, "num_conditions", getattr(module, "num_classes", 0)) or 0)
+
+
 def _name(net: Any) -> str:
     return type(net).__name__
 

@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig
 from torchvision.utils import make_grid, save_image
 
+from gan_lightning.contracts import conditions_of
 from gan_lightning.errors import ConfigError
 from gan_lightning.runtime.checkpoints import load_module, use_ema
 from gan_lightning.runtime.cli import hydra_cli, resolve_device
@@ -75,18 +76,20 @@ def sample_inputs(
     module: Any, n: int, seed: int | None, truncation: float | None, label: int | None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(n, latent_dim) latents from the model's prior and, for a class-conditional model, the
-    labels (all ``label``, or drawn uniformly), on the CPU so a seed gives the same images on
+    labels (all ``label``, or drawn uniformly; a self-conditioned GAN's cluster ids with the
+    clusters' frequencies, or all ``label``), on the CPU so a seed gives the same images on
     every device."""
     generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     z = module.sample_latent(n, generator, device="cpu")
     if truncation is not None:
         truncate_(z, float(truncation), module.prior, generator)
-    classes = int(getattr(module, "num_classes", 0))
+    classes = conditions_of(module)  # classes, or a self-conditioned GAN's clusters
+    kind = "class" if getattr(module, "num_classes", 0) else "cluster"
     if label is not None:
         if not classes:
             raise ConfigError(f"label={label}: this model is not class-conditional; drop label=.")
         if not 0 <= label < classes:
-            raise ConfigError(f"label={label} is not a class of this model (0..{classes - 1}).")
+            raise ConfigError(f"label={label} is not a {kind} of this model (0..{classes - 1}).")
         return z, torch.full((n,), int(label), dtype=torch.long)
     return z, module.sample_labels(n, generator, device="cpu") if classes else None
 

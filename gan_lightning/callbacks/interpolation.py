@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_lightning.callbacks.base import Picture, PictureCallback, image_grid
+from gan_lightning.contracts import conditions_of
 from gan_lightning.errors import ConfigError
 from gan_lightning.utils.latents import check_method, default_methods, interpolate
 
@@ -35,7 +36,7 @@ def interpolation_grid(
     class i mod num_classes), so only the latent moves."""
     path = interpolate(z0, z1, num_steps, method)  # (P, T, D)
     if labels is None:
-        labels = module.default_labels(z0.shape[0]) if getattr(module, "num_classes", 0) else None
+        labels = module.default_labels(z0.shape[0]) if conditions_of(module) else None
     if labels is not None:
         labels = labels.to(path.device).repeat_interleave(num_steps)  # (P*T,)
     images = module.generate(path.reshape(-1, path.shape[-1]), labels)  # (P*T, C, H, W)

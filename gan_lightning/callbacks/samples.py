@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_lightning.callbacks.base import Picture, PictureCallback, image_grid
+from gan_lightning.contracts import conditions_of
 from gan_lightning.errors import ConfigError
 
 
@@ -17,7 +18,7 @@ class SampleGrid(PictureCallback):
 
     The latents are drawn once from the model's prior with ``seed`` and kept in the callback's
     state (saved in checkpoints), so grids of a resumed run stay comparable epoch to epoch.
-    A class-conditional model gets one row per class, the same latents down each column
+    A class-conditional model gets one row per class (a self-conditioned GAN one per cluster), the same latents down each column
     (``num_samples // num_classes`` columns), so a row shows a class and a column a style.
     """
 
@@ -51,7 +52,7 @@ class SampleGrid(PictureCallback):
     def render(self, module: Any) -> torch.Tensor:
         """The grid as a float (3, H, W) tensor in [0, 1]."""
         z = self._latents(module)
-        classes = int(getattr(module, "num_classes", 0))
+        classes = conditions_of(module)  # classes, or a self-conditioned GAN's clusters
         if not classes:
             return image_grid(module.generate(z), module.pixel_range, self.nrow, self.padding)
         per_class = max(1, self.num_samples // classes)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from gan_lightning.contracts import conditions_of
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.scores import shard
 from gan_lightning.utils.streams import seeded_streams
@@ -87,7 +88,7 @@ def generated_batches(
     """
     generator = torch.Generator().manual_seed(int(seed))
     z = module.sample_latent(int(num), generator, device="cpu")
-    conditional = bool(getattr(module, "num_classes", 0))
+    conditional = bool(conditions_of(module))  # classes, or a self-conditioned GAN's clusters
     labels = module.sample_labels(int(num), generator, device="cpu") if conditional else None
     mine = shard(int(num), rank, world_size)
     z = z[mine]

@@ -166,6 +166,12 @@ class GenerativeModule(pl.LightningModule):
         #: What progress bars show (``train/d_loss_step`` -> number), read back at logging steps.
         self.progress_values: dict[str, float] = {}
 
+    @property
+    def num_conditions(self) -> int:
+        """Distinct labels the sampler takes: the classes of a conditional model (the clusters
+        of a self-conditioned GAN, which has no classes); 0: it takes none."""
+        return int(self.num_classes or 0)
+
     # ------------------------------------------------------------------ sampling contract
     def sample_latent(
         self, n: int, generator: torch.Generator | None = None, device: Any = None
@@ -181,20 +187,20 @@ class GenerativeModule(pl.LightningModule):
     def sample_labels(
         self, n: int, generator: torch.Generator | None = None, device: Any = None
     ) -> torch.Tensor | None:
-        """Labels drawn uniformly from the classes (``None`` for an unconditional model); with
+        """Labels drawn uniformly from the classes (``None`` for a model that takes none); with
         ``generator`` drawn on the CPU like :meth:`sample_latent`."""
-        if not self.num_classes:
+        if not self.num_conditions:
             return None
         if generator is not None:
-            labels = torch.randint(0, self.num_classes, (n,), generator=generator)
+            labels = torch.randint(0, self.num_conditions, (n,), generator=generator)
             return labels.to(device or self.device)
-        return torch.randint(0, self.num_classes, (n,), device=device or self.device)
+        return torch.randint(0, self.num_conditions, (n,), device=device or self.device)
 
     def default_labels(self, n: int) -> torch.Tensor | None:
         """Balanced labels 0, 1, ..., K-1, 0, 1, ... for callers that name no class."""
-        if not self.num_classes:
+        if not self.num_conditions:
             return None
-        return torch.arange(n, device=self.device) % self.num_classes
+        return torch.arange(n, device=self.device) % self.num_conditions
 
     def decode(
         self, z: torch.Tensor, labels: torch.Tensor | None = None
@@ -217,7 +223,7 @@ class GenerativeModule(pl.LightningModule):
         A conditional model without ``labels`` draws the classes in turn (balanced)."""
         if labels is None:
             labels = self.default_labels(z.shape[0])
-        elif not self.num_classes:
+        elif not self.num_conditions:
             raise ConfigError(f"{type(self).__name__} is not class-conditional; drop the labels.")
         with eval_mode(*self.sampling_nets()):
             labels = labels.to(self.device) if labels is not None else None

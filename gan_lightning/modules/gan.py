@@ -16,6 +16,8 @@ Options, each off by default (``conf/model/gan.yaml``, docs/models.md):
 * ``augment``: DiffAugment policies applied to every image D sees (:mod:`gan_lightning.augment`);
 * class conditioning: ``num_classes`` with a projection or AC-GAN discriminator
   (:mod:`gan_lightning.nets.conditional`), labels from the DataModule;
+* ``self_conditioning``: labels without labels, the cluster ids of real images
+  (:mod:`gan_lightning.modules.self_conditioning`), drawn for G with the clusters' frequencies;
 * ``grad_clip``: gradient-norm clipping through Lightning's ``clip_gradients``;
 * ``on_nan``: a non-finite loss or gradient stops the run (``stop``) or skips that update
   (``skip_batch``), before any weight or EMA is touched.
@@ -53,6 +55,7 @@ from gan_lightning.modules.base import GenerativeModule, OptimizerFactory, check
 from gan_lightning.modules.ema import ema_weight, lerp_all, update_ema
 from gan_lightning.modules.nan_guard import NanGuard, describe, stop_message
 from gan_lightning.modules.schedule import UpdateSchedule
+from gan_lightning.modules.self_conditioning import SelfConditioning
 from gan_lightning.utils.batches import images_of, labels_of
 from gan_lightning.utils.pixels import activation_can_produce
 
@@ -130,6 +133,9 @@ class GAN(GenerativeModule):
         r1_gamma / r1_every: R1 weight (0: off) and its lazy interval in D steps.
         augment: DiffAugment policies, e.g. ``[color, translation, cutout]``.
         grad_clip: max gradient norm per net (``None``: no clipping).
+        self_conditioning: a :class:`SelfConditioning` (``model/self_conditioning=pixels`` or
+            ``discriminator``): the nets are conditional on ``num_classes`` = its clusters,
+            real labels are cluster ids and the model itself is unconditional (no classes).
         on_nan: ``stop`` or ``skip_batch`` when a loss or gradient is not finite.
     """
 
@@ -160,6 +166,7 @@ class GAN(GenerativeModule):
         augment: Sequence[str] | str | None = None,
         grad_clip: float | None = None,
         on_nan: str = "stop",
+        self_conditioning: SelfConditioning | None = None,
     ) -> None:
         g_latent_dim = check_generator(generator, int(num_classes or 0))
         if latent_dim is not None and int(latent_dim) != g_latent_dim:
@@ -194,6 +201,7 @@ class GAN(GenerativeModule):
                 "keep real_label_range=[1,1] and fake_label_range=[0,0]."
             )
         self._init_conditioning(num_classes, conditioning, acgan_weight)
+        self.self_conditioning = self._init_self_conditioning(self_conditioning)
         self.augment = check_policy(augment)
         self.r1_gamma = _check_range("r1_gamma", r1_gamma, 0.0)
         self.r1_every = int(_check_range("r1_every", r1_every, 1))
@@ -239,7 +247,54 @@ class GAN(GenerativeModule):
         self.num_classes = expected
         self.acgan_weight = _check_range("acgan_weight", acgan_weight, 0.0)
 
+    def _init_self_conditioning(self, module: Any) -> SelfConditioning | None:
+        """Cluster ids become the nets' labels; the model has no classes of its own."""
+        if module is None:
+            return None
+        if not isinstance(module, SelfConditioning):
+            raise ConfigError(
+                f"model.self_conditioning must be a SelfConditioning (model/self_conditioning="
+                f"pixels or discriminator); got {type(module).__name__}."
+            )
+        if self.num_classes != module.clusters or self.conditioning == "none":
+            raise ConfigError(
+                f"model.self_conditioning.clusters={module.clusters} but the nets are built for "
+                f"num_classes={self.num_classes} (conditioning={self.conditioning}); set "
+                "model.num_classes=${model.self_conditioning.clusters} and a conditional D "
+                "(model/self_conditioning=... does both)."
+            )
+        if module.features == "discriminator" and not all(
+            callable(getattr(self.discriminator, name, None)) for name in ("extract", "head")
+        ):
+            raise ConfigError(
+                "model.self_conditioning.features=discriminator clusters D's features, but "
+                f"{type(self.discriminator).__name__} has no extract()/head() (docs/contract.md); "
+                "use features=pixels."
+            )
+        self._conditions = self.num_classes
+        self.num_classes = 0  # no classes: nothing asks the data for labels or scores agreement
+        return module
+
     # ------------------------------------------------------------------ contract
+    @property
+    def num_conditions(self) -> int:
+        """The nets' labels: classes, or a self-conditioned GAN's clusters."""
+        return self._conditions if self.self_conditioning is not None else self.num_classes
+
+    def sample_labels(
+        self, n: int, generator: torch.Generator | None = None, device: Any = None
+    ) -> torch.Tensor | None:
+        """Classes drawn uniformly, or cluster ids drawn with the clusters' frequencies."""
+        if self.self_conditioning is None:
+            return super().sample_labels(n, generator, device)
+        return self.self_conditioning.sample(n, generator, device or self.device)
+
+    def default_labels(self, n: int) -> torch.Tensor | None:
+        """Balanced classes; for a self-conditioned GAN, clusters with their frequencies."""
+        if self.self_conditioning is None:
+            return super().default_labels(n)
+        return self.sample_labels(n)
+
     @property
     def sampler(self) -> nn.Module:
         """The generator that samples: the EMA copy when there is one (and it is wanted)."""
@@ -248,7 +303,7 @@ class GAN(GenerativeModule):
         return self.generator
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.sampler(z, labels) if self.num_classes else self.sampler(z)
+        return self.sampler(z, labels) if self.num_conditions else self.sampler(z)
 
     def sampling_nets(self) -> list[nn.Module]:
         return [self.sampler]
@@ -257,7 +312,7 @@ class GAN(GenerativeModule):
         return self.schedule.optimizer_steps(n_batches)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.generator(z, labels) if self.num_classes else self.generator(z)
+        return self.generator(z, labels) if self.num_conditions else self.generator(z)
 
     def setup(self, stage: str) -> None:
         """Before training: conditional models get class labels from the data, and the nets
@@ -273,7 +328,7 @@ class GAN(GenerativeModule):
                 )
         if stage == "fit":
             image_shape = check_datamodule(datamodule) if datamodule is not None else None
-            probe_nets(self.generator, self.discriminator, image_shape, self.num_classes)
+            probe_nets(self.generator, self.discriminator, image_shape, self.num_conditions)
 
     def extra_checkpoint_state(self) -> dict[str, Any]:
         return {**super().extra_checkpoint_state(), "skipped_batches": self.skipped_batches}
@@ -296,23 +351,29 @@ class GAN(GenerativeModule):
 
     def _discriminate(
         self, images: torch.Tensor, labels: torch.Tensor | None, track_input: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """D on (augmented) images: fp32 logits (N,), AC-GAN class logits or ``None``, and the
-        tensor D saw (with ``requires_grad`` when ``track_input``, for R1)."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """D on (augmented) images: fp32 logits (N,), AC-GAN class logits or ``None``, the
+        tensor D saw (with ``requires_grad`` when ``track_input``, for R1) and the labels used
+        (real images of a GAN self-conditioned on D's features: their clusters in the features
+        D computes here)."""
         if self.augment:
             images = diff_augment(images, self.augment)
         if track_input:
             images = images.detach().requires_grad_(True)
         classes = None
-        if self.conditioning == "acgan":  # the class head shares D's features
+        from_features = labels is None and self.num_conditions > 0
+        if self.conditioning == "acgan" or from_features:  # the heads share D's features
             features = self.discriminator.extract(images)
+            if from_features:
+                labels = self.self_conditioning.assign(features)
             logits = self.discriminator.head(features, labels)
-            classes = self.discriminator.classify(features).float()
-        elif self.num_classes:
+            if self.conditioning == "acgan":
+                classes = self.discriminator.classify(features).float()
+        elif self.num_conditions:
             logits = self.discriminator(images, labels)
         else:  # a plain forward(x) -> logits, as in any PyTorch tutorial
             logits = self.discriminator(images)
-        return as_logits(logits, images.shape[0]).float(), classes, images
+        return as_logits(logits, images.shape[0]).float(), classes, images, labels
 
     def d_terms(
         self,
@@ -324,8 +385,10 @@ class GAN(GenerativeModule):
     ) -> dict[str, torch.Tensor]:
         """D's loss (and what to log) on a real batch and a *detached* fake batch; with
         ``regularise`` the R1 penalty is added (lazily weighted)."""
-        real_logits, real_classes, seen = self._discriminate(real, real_labels, regularise)
-        fake_logits, fake_classes, _ = self._discriminate(fake, fake_labels)
+        real_logits, real_classes, seen, real_labels = self._discriminate(
+            real, real_labels, regularise
+        )
+        fake_logits, fake_classes, _, _ = self._discriminate(fake, fake_labels)
         loss = discriminator_loss(
             real_logits,
             fake_logits,
@@ -351,7 +414,7 @@ class GAN(GenerativeModule):
 
     def g_terms(self, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, Any]:
         """G's loss (and what to log) through D, which is frozen in this step."""
-        fake_logits, fake_classes, _ = self._discriminate(fake, fake_labels)
+        fake_logits, fake_classes, _, _ = self._discriminate(fake, fake_labels)
         loss = generator_loss(fake_logits, self.objective)
         terms: dict[str, torch.Tensor] = {}
         if fake_classes is not None:
@@ -406,8 +469,90 @@ class GAN(GenerativeModule):
         optimizer.step()
         return True
 
+    def real_labels(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A batch's images and labels: the data's classes, a self-conditioned GAN's cluster
+        ids in pixel space, or ``None`` (no classes, or clusters of D's features, found when D
+        computes them)."""
+        real = images_of(batch)
+        if self.self_conditioning is not None:
+            return real, self.self_conditioning.labels_for(real)
+        return real, labels_of(batch) if self.num_classes else None
+
+    # ------------------------------------------------------------------ self-conditioning
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.self_conditioning is not None and not self.self_conditioning.fitted:
+            self.cluster_real_images()  # a resumed run has its clusters from the checkpoint
+
+    @torch.no_grad()
+    def cluster_real_images(self) -> dict[str, float]:
+        """(Re-)cluster the fixed subset of training images; every rank computes it and takes
+        rank 0's result, so the ids mean the same on all of them."""
+        clustering = self.self_conditioning
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if datamodule is None:
+            raise ConfigError(
+                "model.self_conditioning clusters the training images of a DataModule; pass "
+                "datamodule= to trainer.fit (or train through gan-train)."
+            )
+        images = self._cluster_images(datamodule)
+        extract = None
+        if clustering.features == "discriminator":
+            extract = self._discriminator_features
+        logs = clustering.fit(images.to(self.device), extract)
+        if self.trainer.world_size > 1:
+            state = self.trainer.strategy.broadcast(
+                {k: v.cpu() for k, v in clustering.state_dict().items()}, src=0
+            )
+            clustering.load_state_dict(state)
+            clustering.to(self.device)
+        kept = (
+            ""
+            if int(clustering.fits) == 1
+            else (f"; {100 * logs['self_conditioning/kept']:.1f}% of the images kept their id")
+        )
+        log.info(
+            "Self-conditioning: %d clusters of %d images (%s features) before batch %d; the "
+            "smallest holds %.1f%%%s",
+            clustering.clusters, images.shape[0], clustering.features, self.batches_seen,
+            100 * logs["self_conditioning/smallest_share"], kept,
+        )  # fmt: skip
+        return logs
+
+    def _cluster_images(self, datamodule: Any) -> torch.Tensor:
+        """The seeded subset of training images, in the model's pixel range, cached."""
+        cached = getattr(self, "_cluster_subset", None)
+        if cached is not None:
+            return cached
+        from gan_lightning.metrics.images import real_batches
+        from gan_lightning.utils.pixels import uint8_to_range
+
+        clustering = self.self_conditioning
+        batches, _ = real_batches(datamodule, "train", clustering.num_images, clustering.seed)
+        parts = []
+        for batch in batches:
+            images = images_of(batch)
+            if images.dtype == torch.uint8:
+                images = uint8_to_range(images, self.pixel_range)
+            parts.append(images.float())
+        self._cluster_subset = torch.cat(parts)
+        return self._cluster_subset
+
+    def _discriminator_features(self, images: torch.Tensor) -> torch.Tensor:
+        """D's features as training computes them (train mode), leaving D's buffers (BatchNorm
+        running statistics) as they were."""
+        saved = {name: b.clone() for name, b in self.discriminator.named_buffers()}
+        try:
+            return self.discriminator.extract(images)
+        finally:
+            for name, b in self.discriminator.named_buffers():
+                b.copy_(saved[name])
+
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        real, real_labels = images_of(batch), labels_of(batch)
+        clustering = self.self_conditioning
+        if clustering is not None and clustering.due(self.batches_seen):
+            self.log_dict(self.cluster_real_images(), on_step=True, on_epoch=False)
+        real, real_labels = self.real_labels(batch)
         update_d, update_g = self.schedule.updates(self.batches_seen)
         opt_g, opt_d = self.optimizers()
         n = real.shape[0]
@@ -471,7 +616,7 @@ class GAN(GenerativeModule):
         self.nan_guard.read(self)  # a run that ends between logging steps
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        real, real_labels = images_of(batch), labels_of(batch)
+        real, real_labels = self.real_labels(batch)
         fake_labels = self.sample_labels(real.shape[0])
         fake = self.generate(self.sample_latent(real.shape[0]), fake_labels)
         out = self.d_terms(real, real_labels, fake, fake_labels)

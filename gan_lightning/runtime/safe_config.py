@@ -48,6 +48,7 @@ PROJECT_TARGETS = frozenset(
     {
         "gan_lightning.modules.gan.GAN",
         "gan_lightning.modules.vae.VAE",
+        "gan_lightning.modules.self_conditioning.SelfConditioning",
         "gan_lightning.nets.mlp.MLPGenerator",
         "gan_lightning.nets.mlp.MLPDiscriminator",
         "gan_lightning.nets.dcgan.DCGANGenerator",

@@ -46,6 +46,16 @@ MODELS = {
         "model.discriminator.dropout=0.2",  # dropout draws from the RNG too
     ],
     "vae": ["model=vae", "model.encoder.hidden_sizes=[64]", "model.decoder.hidden_sizes=[64]"],
+    # Re-clustered on D's features at batches 20 and 40: before the kill and after the resume.
+    "gan_self_conditioned": [
+        "model=gan",
+        "model/self_conditioning=discriminator",
+        "model.self_conditioning.clusters=5",
+        "model.self_conditioning.num_images=256",
+        "model.self_conditioning.recluster_every=20",
+        "model.generator.hidden_sizes=[32,64]",
+        "model.discriminator.hidden_sizes=[64,32]",
+    ],
 }
 
 
