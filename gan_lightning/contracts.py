@@ -196,8 +196,11 @@ def probe_nets(
     """One forward pass of two samples through G then D (eval mode, no gradients, a private
     random stream: nothing about training changes), checking the shapes the contract asks
     for. Runs before the first step, so a net that does not fit fails in a line, not in a
-    loss function's broadcasting error after the data loaders started."""
-    n = 2
+    loss function's broadcasting error after the data loaders started. A packing D (an int
+    attribute ``pack`` = m > 1, PacGAN) gets the smallest multiple of m >= 2 samples."""
+    pack = getattr(discriminator, "pack", 1)
+    pack = pack if isinstance(pack, int) and not isinstance(pack, bool) and pack > 1 else 1
+    n = pack * -(-2 // pack)  # 2, or m for m >= 2
     z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(n) % num_classes if num_classes else None
     device = next((p.device for p in generator.parameters()), torch.device("cpu"))

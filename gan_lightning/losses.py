@@ -99,14 +99,20 @@ def sample_targets(
     return torch.empty(n, dtype=like.dtype, device=like.device).uniform_(low, high)
 
 
-def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor, pack: int = 1) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): ``E[||grad_x D(x)||^2]`` on real data, differentiable.
 
     ``real_inputs`` must have ``requires_grad=True`` and be what D saw (after augmentation).
     The module multiplies it by ``gamma / 2`` (and by the lazy interval, StyleGAN2-style).
+
+    ``pack`` = m > 1: a packing D (PacGAN) returns each pack's logit m times (consecutive
+    images form a pack); R1 is then taken per pack, ``E_packs[||grad_pack D(pack)||^2]``, the
+    squared gradient norms of the m images of a pack summed, exactly the R1 of the packed D as a
+    function of its m-image input (not m times it, which the repeated logits would give).
     """
-    (grad,) = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
+    (grad,) = torch.autograd.grad(real_logits.sum() / pack, real_inputs, create_graph=True)
+    per_image = grad.pow(2).flatten(1).sum(1)  # (N,)
+    return per_image.view(-1, pack).sum(1).mean() if pack > 1 else per_image.mean()
 
 
 def class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

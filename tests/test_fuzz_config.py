@@ -33,6 +33,8 @@ KEYS: dict[str, list[str]] = {
     "model.generator.activation": ["relu", "tanh", "gelu"],
     "model.generator.output_activation": ["tanh", "sigmoid", "linear", "softmax"],
     "model.discriminator.spectral_norm": ["true", "false"],
+    "model.discriminator.minibatch_std": ["0", "4", "2", "1", "-1", "2.5"],
+    "model.discriminator.pack": ["1", "2", "3", "0", "-2"],
     "model.ema_decay": ["null", "0.9", "1.5", "-0.1"],
     "model.ema_start": ["0", "3", "-1"],
     "model.r1_gamma": ["0", "1.0", "-1"],

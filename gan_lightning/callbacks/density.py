@@ -95,6 +95,11 @@ class DensityPlot(PictureCallback):
                 "callbacks.density draws D(x) and needs a GAN module (with a discriminator); "
                 "disable it with callbacks.density=null."
             )
+        if getattr(discriminator, "pack", 1) != 1 or getattr(discriminator, "minibatch_std", 0):
+            raise ConfigError(
+                "callbacks.density draws D(x) point by point, but this discriminator judges "
+                "groups of points (model.discriminator.pack or minibatch_std); D(x) is not drawn."
+            )
         with eval_mode(discriminator):
             grid = torch.as_tensor(x, dtype=torch.float32, device=module.device).view(-1, 1)
             return torch.sigmoid(discriminator(grid)).float().cpu().view(-1).numpy()

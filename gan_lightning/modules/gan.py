@@ -18,6 +18,9 @@ Options, each off by default (``conf/model/gan.yaml``, docs/models.md):
   (:mod:`gan_lightning.nets.conditional`), labels from the DataModule;
 * ``self_conditioning``: labels without labels, the cluster ids of real images
   (:mod:`gan_lightning.modules.self_conditioning`), drawn for G with the clusters' frequencies;
+* a discriminator with ``pack`` = m > 1 (PacGAN, ``model.discriminator.pack``): R1 per pack,
+  ``data.batch_size`` a multiple of m, validation on whole packs (the nets' other coverage
+  option, ``minibatch_std``, needs nothing here);
 * ``grad_clip``: gradient-norm clipping through Lightning's ``clip_gradients``;
 * ``on_nan``: a non-finite loss or gradient stops the run (``stop``) or skips that update
   (``skip_batch``), before any weight or EMA is touched.
@@ -202,6 +205,10 @@ class GAN(GenerativeModule):
             )
         self._init_conditioning(num_classes, conditioning, acgan_weight)
         self.self_conditioning = self._init_self_conditioning(self_conditioning)
+        # A packing D (PacGAN, ``model.discriminator.pack``) judges m images at once: R1 is
+        # taken per pack and validation batches are cut to a multiple of m.
+        pack = getattr(discriminator, "pack", 1)
+        self.pack = pack if isinstance(pack, int) and not isinstance(pack, bool) and pack > 1 else 1
         self.augment = check_policy(augment)
         self.r1_gamma = _check_range("r1_gamma", r1_gamma, 0.0)
         self.r1_every = int(_check_range("r1_every", r1_every, 1))
@@ -326,6 +333,12 @@ class GAN(GenerativeModule):
                     f"but the data provide {data_classes or 'no'} class labels; conditional GANs "
                     "train on labelled data such as data=mnist (10 classes)."
                 )
+        batch_size = getattr(datamodule, "batch_size", None)
+        if self.pack > 1 and isinstance(batch_size, int) and batch_size % self.pack:
+            raise ConfigError(
+                f"model.discriminator.pack={self.pack} needs data.batch_size to be a multiple of "
+                f"{self.pack}; got data.batch_size={batch_size}."
+            )
         if stage == "fit":
             image_shape = check_datamodule(datamodule) if datamodule is not None else None
             probe_nets(self.generator, self.discriminator, image_shape, self.num_conditions)
@@ -406,7 +419,7 @@ class GAN(GenerativeModule):
             )
             loss = loss + self.acgan_weight * terms["d_class_loss"]
         if regularise:
-            terms["r1"] = r1_penalty(real_logits, seen)
+            terms["r1"] = r1_penalty(real_logits, seen, self.pack)
             # Lazy regularisation (StyleGAN2): every r1_every D steps, weighted by the interval.
             loss = loss + 0.5 * self.r1_gamma * self.r1_every * terms["r1"]
         terms["d_loss"] = loss
@@ -617,6 +630,12 @@ class GAN(GenerativeModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         real, real_labels = self.real_labels(batch)
+        if self.pack > 1:  # the last validation batch is not dropped: whole packs only
+            keep = real.shape[0] - real.shape[0] % self.pack
+            if keep == 0:
+                return
+            real = real[:keep]
+            real_labels = real_labels[:keep] if real_labels is not None else None
         fake_labels = self.sample_labels(real.shape[0])
         fake = self.generate(self.sample_latent(real.shape[0]), fake_labels)
         out = self.d_terms(real, real_labels, fake, fake_labels)

@@ -239,6 +239,15 @@ class DCGANDiscriminator(nn.Module):
         num_classes / conditioning: a class-conditional D, ``projection`` or ``acgan``
             (:mod:`gan_lightning.nets.conditional`), on the flattened last feature map.
         spectral_norm: spectral normalisation of every convolution (and the heads).
+        minibatch_std: group size of the minibatch standard deviation feature (Karras et al.
+            2018), one constant extra channel of the last map before the last conv; 0 = off.
+        pack: PacGAN's m (Lin et al. 2018): D judges m images at once, stacked along channels
+            (the first conv takes m * C), and returns each pack's logit m times; 1 = off.
+
+    ``extract(x)`` is the per-image (per-pack) feature map, without the minibatch-stddev
+    channel: the projection and AC-GAN heads, and anything else that reads D's features, see
+    evidence about each image alone; only the real/fake logit sees the batch statistic
+    (``head`` appends it). ``forward(x, y) == head(extract(x), y)`` holds with every option.
     """
 
     config_key = "discriminator"
@@ -254,28 +263,41 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int = 0,
         conditioning: str | None = "none",
         spectral_norm: bool = False,
+        minibatch_std: int = 0,
+        pack: int = 1,
     ) -> None:
         super().__init__()
         layers.check_conv_options(base_width, dropout, self.config_key)
         self.conditioning = check_conditioning(num_classes, conditioning, self.config_key)
         self.num_classes = int(num_classes)
+        self.minibatch_std = layers.check_minibatch_std(minibatch_std, self.config_key)
+        self.pack = layers.check_pack(pack, self.num_classes, self.config_key)
         self.image_shape = tuple(int(s) for s in image_shape)
         s0, k = conv_levels(self.image_shape, self.config_key)
         widths = level_widths(base_width, k)
         self.features = down_stack(
-            self.image_shape[0], widths, bool(batch_norm), negative_slope, float(dropout)
-        )  # (N, widths[0], s0, s0)
-        self.out = nn.Conv2d(widths[0], 1, s0, 1, 0)  # (N, 1, 1, 1)
+            self.pack * self.image_shape[0],
+            widths,
+            bool(batch_norm),
+            negative_slope,
+            float(dropout),
+        )  # (N / pack, widths[0], s0, s0)
+        self.mbstd = (
+            layers.MinibatchStdDev(self.minibatch_std) if self.minibatch_std else nn.Identity()
+        )  # (N / pack, widths[0] + 1, s0, s0) when on
+        self.out = nn.Conv2d(widths[0] + bool(self.minibatch_std), 1, s0, 1, 0)  # (N/pack, 1, 1, 1)
         self.heads = DiscriminatorHeads(widths[0] * s0 * s0, self.num_classes, self.conditioning)
         apply_init(self, init, self.config_key)
         if spectral_norm:
             layers.apply_spectral_norm(self)
 
     def extract(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)  # (N, widths[0], s0, s0)
+        packed = layers.pack_images(x, self.pack, self.config_key)  # (N / pack, pack * C, H, W)
+        return self.features(packed)  # (N / pack, widths[0], s0, s0)
 
     def head(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.heads.project(self.out(h).flatten(), h, labels)  # (N,)
+        logits = self.heads.project(self.out(self.mbstd(h)).flatten(), h, labels)  # (N / pack,)
+        return layers.unpack_logits(logits, self.pack)  # (N,)
 
     def classify(self, h: torch.Tensor) -> torch.Tensor:
         return self.heads.classify(h)  # (N, num_classes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from gan_lightning.errors import ConfigError
@@ -69,6 +70,106 @@ def check_conv_options(base_width: int, dropout: float, key: str) -> None:
         raise ConfigError(f"model.{key}.base_width must be >= 1; got {base_width}.")
     if not 0.0 <= float(dropout) < 1.0:
         raise ConfigError(f"model.{key}.dropout must be in [0, 1); got {dropout}.")
+
+
+def check_minibatch_std(group_size: int, key: str) -> int:
+    """``minibatch_std``: 0 (off) or a group size >= 2 (a group of one has no spread)."""
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 0:
+        raise ConfigError(
+            f"model.{key}.minibatch_std={group_size!r} must be 0 (off) or a group size >= 2 "
+            "(4 in Karras et al. 2018)."
+        )
+    if int(group_size) == 1:
+        raise ConfigError(
+            f"model.{key}.minibatch_std=1: a group of one image has a standard deviation of 0 "
+            "whatever the images; use 0 (off) or a group size >= 2 (4 in Karras et al. 2018)."
+        )
+    return int(group_size)
+
+
+def check_pack(pack: int, num_classes: int, key: str) -> int:
+    """``pack``: 1 (off) or m >= 2 images per discriminator decision, unconditional D only."""
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+        raise ConfigError(
+            f"model.{key}.pack={pack!r} must be an integer >= 1 (1: off; 2 in PacGAN, Lin et "
+            "al. 2018)."
+        )
+    if int(pack) > 1 and int(num_classes) > 0:
+        raise ConfigError(
+            f"model.{key}.pack={pack} with num_classes={num_classes}: packing (PacGAN) is "
+            "defined for an unconditional discriminator, and one decision per pack cannot "
+            "take one label per image; use pack=1 with a conditional D (class labels, or the "
+            "cluster ids of self-conditioning), or num_classes=0 with packing."
+        )
+    return int(pack)
+
+
+class MinibatchStdDev(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, ProGAN Sec. 3): one extra feature
+    channel telling D how varied the images of its minibatch are, so a generator that
+    collapses to few modes is easy to tell from the data.
+
+    (N, C, *rest) -> (N, C + 1, *rest); ``rest`` may be empty (MLP features (N, F)).
+
+    The batch is split into groups of ``g`` images, ``g`` the largest divisor of N that is
+    <= ``group_size`` (N itself when N < ``group_size``; StyleGAN2 takes ``min(group_size, N)``
+    and fails when that does not divide N: here any N works, a prime N in groups of one, whose
+    feature is the constant ``sqrt(1e-8)``). As in the reference implementations (ProGAN,
+    StyleGAN2) the groups are strided: image i belongs to group ``i % (N // g)``. For each group,
+    the standard deviation of every feature over its g images (population variance + 1e-8,
+    then the square root) is averaged over all features to one number, and that number is
+    appended, as a constant channel, to each image of the group. Computed in fp32.
+
+    No weights; the layer after it takes one more input channel.
+    """
+
+    def __init__(self, group_size: int = 4, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.group_size = int(group_size)
+        self.eps = float(eps)
+
+    def group_for(self, n: int) -> int:
+        """The group size used for a batch of ``n``: the largest divisor of n <= group_size."""
+        return next(g for g in range(min(self.group_size, n), 0, -1) if n % g == 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        g = self.group_for(n)
+        # (g, M, C, *rest) with M = n // g: image i sits at [i // M, i % M], in group i % M
+        y = x.float().reshape(g, n // g, *x.shape[1:])
+        var = (y - y.mean(dim=0)).square().mean(dim=0)  # (M, C, *rest), over each group
+        std = (var + self.eps).sqrt().flatten(1).mean(dim=1)  # (M,): one number per group
+        feature = std.repeat(g).to(x.dtype)  # (N,): image i gets its group's i % M
+        feature = feature.view(n, 1, *([1] * (x.dim() - 2))).expand(n, 1, *x.shape[2:])
+        return torch.cat([x, feature], dim=1)  # (N, C + 1, *rest)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}"
+
+
+def pack_images(x: torch.Tensor, pack: int, key: str) -> torch.Tensor:
+    """PacGAN's packing (Lin et al. 2018): m consecutive images joined along dim 1.
+
+    (N, C, *rest) -> (N // m, m * C, *rest): images ``k*m .. k*m + m-1`` form pack k, the
+    channels of the first image first. Real and fake batches are packed separately, so a pack
+    is all real or all fake. A batch that m does not divide is refused.
+    """
+    n = x.shape[0]
+    if pack == 1:
+        return x
+    if n % pack:
+        raise ConfigError(
+            f"model.{key}.pack={pack} needs a batch size divisible by {pack}, but D got a batch "
+            f"of {n} images; set data.batch_size to a multiple of {pack} (training drops the "
+            "last incomplete batch)."
+        )
+    return x.reshape(n // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def unpack_logits(logits: torch.Tensor, pack: int) -> torch.Tensor:
+    """One logit per pack (N // m,) -> one per image (N,): each pack's logit repeated m times,
+    so the mean loss over images is the mean loss over packs (the GAN module is unchanged)."""
+    return logits if pack == 1 else logits.repeat_interleave(pack)
 
 
 def mlp_stack(

@@ -73,7 +73,15 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """images (N, *image_shape) [and labels (N,)] -> logits (N,)."""
+    """images (N, *image_shape) [and labels (N,)] -> logits (N,).
+
+    ``minibatch_std`` (group size, 0 = off; Karras et al. 2018) appends the minibatch
+    standard deviation as one extra feature before the last layer; ``pack`` (1 = off; PacGAN,
+    Lin et al. 2018) judges m images at once, concatenated (the first Linear takes m * D
+    inputs), and returns each pack's logit m times. As in the DCGAN D, ``extract(x)`` is the
+    per-image (per-pack) features without the stddev feature, which the projection/AC-GAN
+    heads read; ``head`` appends it for the real/fake logit only.
+    """
 
     config_key = "discriminator"
 
@@ -88,31 +96,40 @@ class MLPDiscriminator(nn.Module):
         num_classes: int = 0,
         conditioning: str | None = "none",
         spectral_norm: bool = False,
+        minibatch_std: int = 0,
+        pack: int = 1,
     ) -> None:
         super().__init__()
         layers.check_mlp_options(hidden_sizes, dropout, self.config_key)
         self.conditioning = check_conditioning(num_classes, conditioning, self.config_key)
         self.num_classes = int(num_classes)
+        self.minibatch_std = layers.check_minibatch_std(minibatch_std, self.config_key)
+        self.pack = layers.check_pack(pack, self.num_classes, self.config_key)
         self.image_shape = tuple(int(s) for s in image_shape)
         # Seed 000 on MNIST: (N, 784) -> (N, 512) -> (N, 256) -> (N, 128), one Linear per size
         self.hidden, width = layers.mlp_stack(
-            math.prod(self.image_shape),
+            self.pack * math.prod(self.image_shape),
             hidden_sizes,
             activation,
             negative_slope,
             batch_norm,
             dropout,
         )
-        self.out = nn.Linear(width, 1)  # (N, 1)
+        self.mbstd = (
+            layers.MinibatchStdDev(self.minibatch_std) if self.minibatch_std else nn.Identity()
+        )  # (N / pack, width + 1) when on
+        self.out = nn.Linear(width + bool(self.minibatch_std), 1)  # (N / pack, 1)
         self.heads = DiscriminatorHeads(width, self.num_classes, self.conditioning)
         if spectral_norm:
             layers.apply_spectral_norm(self)
 
     def extract(self, x: torch.Tensor) -> torch.Tensor:
-        return self.hidden(x.flatten(1))  # (N, hidden_sizes[-1])
+        packed = layers.pack_images(x.flatten(1), self.pack, self.config_key)  # (N/pack, pack*D)
+        return self.hidden(packed)  # (N / pack, hidden_sizes[-1])
 
     def head(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.heads.project(self.out(h).squeeze(1), h, labels)  # (N,)
+        logits = self.heads.project(self.out(self.mbstd(h)).squeeze(1), h, labels)  # (N / pack,)
+        return layers.unpack_logits(logits, self.pack)  # (N,)
 
     def classify(self, h: torch.Tensor) -> torch.Tensor:
         return self.heads.classify(h)  # (N, num_classes)

@@ -85,6 +85,16 @@ def test_images_are_refused_with_a_clear_message():
         callback.setup(trainer, PerfectGenerator(0.0, 1.0), "fit")
 
 
+@pytest.mark.parametrize("option", [{"pack": 2}, {"minibatch_std": 4}])
+def test_a_discriminator_that_judges_groups_is_not_drawn(option):
+    from gan_lightning.nets.mlp import MLPDiscriminator
+
+    model = PerfectGenerator(0.0, 1.0)
+    model.discriminator = MLPDiscriminator((1,), hidden_sizes=[4], **option)
+    with pytest.raises(ConfigError, match="point by point"):
+        DensityPlot(num_samples=100).measure(model, GaussianDataModule())
+
+
 def test_training_writes_frames_and_a_gif(tmp_path):
     """10 real batches, a frame every 4: steps 0, 4, 8 and the final 10 -> 4 PNGs, 4 GIF frames."""
     from gan_lightning.train import build

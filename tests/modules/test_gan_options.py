@@ -89,9 +89,9 @@ def test_r1_is_added_every_r1_every_d_steps(monkeypatch):
     calls = []
     original = gan_module.r1_penalty
 
-    def spy(logits, inputs):
+    def spy(logits, inputs, *pack):
         calls.append(inputs.requires_grad)
-        return original(logits, inputs)
+        return original(logits, inputs, *pack)
 
     monkeypatch.setattr(gan_module, "r1_penalty", spy)
     fit(tiny_gan(r1_gamma=10.0, r1_every=2), 5)
@@ -298,3 +298,79 @@ def test_a_nan_stop_keeps_the_last_good_checkpoint(tmp_path):
         torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point()
     )
     assert list(tmp_path.iterdir()) == [tmp_path / "last.ckpt"]  # no half-written temp file
+
+
+# --------------------------------------------------------------------------- D options
+def d_option_gan(net: str, **d_options) -> GAN:
+    """A tiny GAN on 8x8 images whose D has the coverage options (minibatch stddev, packing)."""
+    from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    shape = (1, 8, 8)
+    adam = functools.partial(torch.optim.Adam, lr=1e-3)
+    if net == "dcgan":
+        g = DCGANGenerator(4, shape, base_width=4)
+        d = DCGANDiscriminator(shape, base_width=4, **d_options)
+    else:
+        g = MLPGenerator(4, shape, hidden_sizes=[8])
+        d = MLPDiscriminator(shape, hidden_sizes=[8], **d_options)
+    return GAN(
+        generator=g,
+        discriminator=d,
+        optimizer_g=adam,
+        optimizer_d=adam,
+        r1_gamma=1.0,
+        r1_every=1,
+        augment=["translation", "cutout"],
+    )
+
+
+@pytest.mark.parametrize("net", ["mlp", "dcgan"])
+@pytest.mark.parametrize(
+    "options", [{"minibatch_std": 4}, {"pack": 2}, {"minibatch_std": 2, "pack": 2}]
+)
+def test_d_options_train_with_r1_and_diffaugment(net, options, monkeypatch):
+    import gan_lightning.modules.gan as gan_module
+
+    penalties = []
+    original = gan_module.r1_penalty
+
+    def spy(logits, inputs, *pack):
+        penalties.append((pack, original(logits, inputs, *pack)))
+        return penalties[-1][1]
+
+    monkeypatch.setattr(gan_module, "r1_penalty", spy)
+    model = d_option_gan(net, **options)
+    before = [p.detach().clone() for p in model.discriminator.parameters()]
+    t = pl.Trainer(
+        accelerator="cpu",
+        max_steps=model.optimizer_steps_for(3),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    torch.manual_seed(0)
+    t.fit(model, train_dataloaders=tensor_loader(shape=(1, 8, 8)))
+    assert model.batches_seen == 3 and len(penalties) == 3
+    pack = options.get("pack", 1)
+    assert all(p == (pack,) and torch.isfinite(v) and v > 0 for p, v in penalties)
+    after = list(model.discriminator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    # Validation keeps whole packs: batches of 4 and a last one of 3 (2 of them with pack 2).
+    metrics = t.validate(model, val_loader(7), verbose=False)
+    assert torch.isfinite(torch.tensor(metrics[0]["val/d_loss"]))
+
+
+def val_loader(n: int):
+    """n images of 8x8 in batches of 4, the last one smaller (validation drops none)."""
+    from torch.utils.data import DataLoader
+
+    train = tensor_loader(n=n, batch_size=4, shape=(1, 8, 8))
+    return DataLoader(train.dataset, batch_size=4, collate_fn=train.collate_fn)
+
+
+def test_validation_skips_a_last_batch_smaller_than_the_pack():
+    model = d_option_gan("mlp", pack=2)
+    t = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    metrics = t.validate(model, val_loader(5), verbose=False)  # 4 + 1: the 1 is skipped
+    assert torch.isfinite(torch.tensor(metrics[0]["val/d_loss"]))
