@@ -258,15 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         budgets = dict.fromkeys(budgets, 5)
     jobs = []
-    for table in args.rows:
-        budget = budgets[table]
-        for name, overrides in TABLES[table]["rows"]:
-            if args.only and name not in args.only:
-                continue
-            for seed in args.seeds:
+    for seed in args.seeds:  # every row's first seed first: a whole table early, then repeats
+        for table in args.rows:
+            for name, overrides in TABLES[table]["rows"]:
+                if args.only and name not in args.only:
+                    continue
                 slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
                 out = Path(args.out) / table / f"{slug}_seed{seed}"
-                jobs.append((table, name, out, overrides, budget, seed))
+                jobs.append((table, name, out, overrides, budgets[table], seed))
     results: dict = {}
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [
@@ -277,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             row = future.result()
             results.setdefault(table, {}).setdefault(name, []).append(row)
             print(f"{table:6s} {name:26s} {row}", flush=True)
+            partial = Path(args.out) / "quality_results.partial.json"  # hours of runs: keep each
+            partial.write_text(json.dumps({"results": results}, indent=2) + "\n")
     from benchmarks.bench import machine_info
 
     info = machine_info(threads)
