@@ -105,7 +105,13 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, Any, pl.Trainer]:
     if "precision" in trainer_cfg:  # the project's `auto` (gan_lightning.runtime.precision)
         asked = trainer_cfg["precision"]
         accelerator = trainer_cfg.get("accelerator")
-        trainer_cfg["precision"] = choose_precision(asked, accelerator, model)
+        trainer_cfg["precision"] = choose_precision(
+            asked,
+            accelerator,
+            model,
+            getattr(datamodule, "image_shape", None),
+            OmegaConf.select(cfg, "data.batch_size"),
+        )
         check_fp16_mixed(trainer_cfg["precision"], not model.automatic_optimization)
         if str(asked) == "auto" and on_cuda(accelerator):
             tuned = tune_cuda(trainer_cfg, cfg.get("matmul_precision"))

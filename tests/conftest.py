@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 # Tests never talk to a W&B server.
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# trainer.precision=auto's measured verdicts (runtime/precision.py): one cache for the session
+# (its runs and their subprocesses), never the user's ~/.cache.
+os.environ.setdefault("GAN_LIGHTNING_CACHE_DIR", tempfile.mkdtemp(prefix="gan_lightning_cache_"))
 
 
 def compose_config(

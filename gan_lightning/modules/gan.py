@@ -604,6 +604,17 @@ class GAN(GenerativeModule):
             self.nan_guard.read(self)  # at Lightning's logging steps: a host read anyway
         self._log_train(logs, n)
 
+    def precision_probe(self, images: torch.Tensor) -> torch.Tensor:
+        """A loss of one training-like pass (G on z, D on real and fake images) that
+        ``trainer.precision=auto`` times in fp32 and bf16 on a copy of this module."""
+        images = images[: max(self.pack, images.shape[0] - images.shape[0] % self.pack)]
+        n = images.shape[0]  # whole packs for a packing D
+        labels = torch.zeros(n, dtype=torch.long) if self.num_conditions else None
+        fake = self(self.sample_latent(n, device="cpu"), labels)
+        both = torch.cat([images, fake])
+        logits, _, _, _ = self._discriminate(both, None if labels is None else labels.repeat(2))
+        return logits.mean()
+
     def _update_ema(self, applied: torch.Tensor | None = None) -> None:
         """Average from ``ema_start`` on; until then the EMA copy follows G exactly.
         ``applied``: G's update was masked on the device where it is 0 (then so is this one)."""

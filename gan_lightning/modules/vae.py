@@ -161,6 +161,11 @@ class VAE(GenerativeModule):
             self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch_size)
             self.log_dict(values, sync_dist=True, batch_size=batch_size)
 
+    def precision_probe(self, images: torch.Tensor) -> torch.Tensor:
+        """The loss of one training pass, which ``trainer.precision=auto`` times in fp32 and
+        bf16 on a copy of this module."""
+        return self.loss_terms(images)["loss"]
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x = images_of(batch)
         terms = self.loss_terms(x)

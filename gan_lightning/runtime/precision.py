@@ -5,9 +5,19 @@ and later) run oneDNN's bf16 matmuls and convolutions at 1.8-5x their fp32 rate;
 PyTorch emulates bf16 and it is *slower* than fp32. Measured here (BENCHMARKS.md, the precision
 table: same batches, 2 seeds, digits FID of 10k samples): the DCGAN trained 1.4x faster in
 bf16-mixed at the same FID (118 vs 117), the MLP VAE the same; the MLP GAN lost FID (252 vs 234)
-and gained little or no speed (its small matmuls gain less than the casts cost). So ``auto`` picks
-``bf16-mixed`` for models with convolutions on a CPU with native bf16, and ``32-true`` for
-everything else on a CPU.
+and gained little or no speed (its small matmuls gain less than the casts cost). So ``auto``
+considers ``bf16-mixed`` only for models with convolutions on a CPU with native bf16, and
+``32-true`` for everything else on a CPU.
+
+The flag alone is not enough: on an Intel Xeon that reports ``avx512_bf16`` (no AMX exposed)
+bf16 trained the DCGAN at 0.62-0.81x the fp32 speed (BENCHMARKS.md, 2026-12-06), while an AMD
+EPYC Zen 4 ran it 1.16-1.41x faster. So on such a CPU ``auto`` *measures*: a few forward and
+backward passes of a copy of the model's nets (its ``precision_probe``) on a small batch of the
+run's image shape, fp32 against bf16 autocast, interleaved, medians compared (about a second;
+nothing of the run changes: a deep copy, a private random stream). bf16 is chosen only where it
+is at least :data:`MIN_SPEEDUP` faster. The verdict is cached per CPU model, thread count, torch
+version, nets and batch shape in ``~/.cache/gan_lightning/precision.json`` (``XDG_CACHE_HOME``
+or ``GAN_LIGHTNING_CACHE_DIR`` move it), so later runs start without measuring.
 
 On a CUDA GPU with native bf16 (compute capability 8.0 and later: A100, H100, RTX 30xx/40xx)
 ``auto`` picks ``bf16-mixed`` for convolutional models (the same rule as on a CPU: the MLP
@@ -26,8 +36,14 @@ states and the EMA copy stay fp32, and the GAN module hands D's logits to the lo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import platform
+import statistics
+import time
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -104,18 +120,138 @@ def has_conv_weights(module: Any) -> bool:
     return any(p.dim() == 4 for p in module.parameters())
 
 
+#: bf16 must be at least this much faster than fp32 for ``auto`` to pick it on a CPU.
+MIN_SPEEDUP = 1.05
+#: The probe's batch (at most): the speed ratio of convolutions hardly depends on it.
+PROBE_BATCH = 32
+
+
+def cache_file() -> Path:
+    root = os.environ.get("GAN_LIGHTNING_CACHE_DIR")
+    if not root:
+        root = str(
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan_lightning"
+        )
+    return Path(root) / "precision.json"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def probe_key(model: Any, image_shape: Sequence[int], batch_size: int) -> str:
+    """What the measured ratio depends on: the CPU, its threads, torch, the nets, the batch."""
+    import torch
+
+    nets = [f"{n}:{tuple(p.shape)}" for n, p in model.named_parameters()]
+    text = json.dumps(
+        [
+            cpu_model(),
+            sorted(native_bf16_flags()),
+            torch.get_num_threads(),
+            torch.__version__,
+            type(model).__name__,
+            nets,
+            list(image_shape),
+            int(batch_size),
+        ]  # fmt: skip
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def measure_bf16_speedup(
+    model: Any, image_shape: Sequence[int], batch_size: int, repeats: int = 4
+) -> float:
+    """fp32 time / bf16-autocast time of one forward and backward pass of ``model``'s
+    ``precision_probe`` (medians of ``repeats`` interleaved pairs, after one warm-up each), on
+    a deep copy and a private random stream: the run's weights, statistics and streams stay."""
+    import copy
+
+    import torch
+
+    probe_model = copy.deepcopy(model).cpu()
+    n = max(2, min(int(batch_size), PROBE_BATCH))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        images = torch.rand(n, *[int(s) for s in image_shape]) * 2 - 1
+
+        def step(bf16: bool) -> float:
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = probe_model.precision_probe(images)
+            loss.float().backward()
+            probe_model.zero_grad(set_to_none=True)
+            return time.perf_counter() - start
+
+        step(False), step(True)  # warm-up: oneDNN picks its kernels on the first call
+        fp32, bf16 = [], []
+        for _ in range(int(repeats)):
+            fp32.append(step(False))
+            bf16.append(step(True))
+    return statistics.median(fp32) / statistics.median(bf16)
+
+
+def cpu_bf16_speedup(model: Any, image_shape: Sequence[int], batch_size: int) -> float | None:
+    """The cached or freshly measured bf16 speed-up of ``model`` on this CPU; ``None`` where
+    the model has no ``precision_probe`` (then the CPU flag decides, as before)."""
+    if not callable(getattr(model, "precision_probe", None)):
+        return None
+    key = probe_key(model, image_shape, batch_size)
+    path = cache_file()
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known.get(key), (int, float)):
+        return float(known[key])
+    speedup = measure_bf16_speedup(model, image_shape, batch_size)
+    try:  # a cache that cannot be written costs the next run one measurement, nothing else
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({**known, key: round(speedup, 4)}, indent=1))
+        os.replace(partial, path)
+    except OSError as err:
+        log.debug("precision cache not written (%s)", err)
+    return speedup
+
+
 def choose_precision(
-    precision: str | int | None, accelerator: str | None, model: Any
+    precision: str | int | None,
+    accelerator: str | None,
+    model: Any,
+    image_shape: Sequence[int] | None = None,
+    batch_size: int | None = None,
 ) -> str | int | None:
     """:func:`resolve_precision` for ``model``, saying in the log (rank zero) what ``auto``
-    chose and why."""
-    convolutional = has_conv_weights(model)
-    if str(precision) == "auto":
-        from pytorch_lightning.utilities import rank_zero_only
+    chose and why; on a CPU with native bf16 and a convolutional model, bf16 only where a
+    measurement (:func:`cpu_bf16_speedup`, given the run's image shape and batch) says it pays."""
+    from pytorch_lightning.utilities import rank_zero_only
 
-        if rank_zero_only.rank == 0:
+    convolutional = has_conv_weights(model)
+    chosen = resolve_precision(precision, accelerator, convolutional)
+    if str(precision) != "auto":
+        return chosen
+    speedup = None
+    if chosen == "bf16-mixed" and on_cpu(accelerator) and image_shape is not None:
+        speedup = cpu_bf16_speedup(model, image_shape, int(batch_size or PROBE_BATCH))
+    if speedup is not None and speedup < MIN_SPEEDUP:
+        chosen = "32-true"
+    if rank_zero_only.rank == 0:
+        if speedup is None:
             log.info(describe_choice(accelerator, convolutional))
-    return resolve_precision(precision, accelerator, convolutional)
+        else:
+            log.info(
+                "trainer.precision=auto -> %s: bf16 runs this model at %.2fx the fp32 speed on "
+                "this CPU (measured once, cached in %s; bf16 needs >= %.2fx)",
+                chosen, speedup, cache_file(), MIN_SPEEDUP,
+            )  # fmt: skip
+    return chosen
 
 
 def describe_choice(accelerator: str | None, convolutional: bool = True) -> str:
