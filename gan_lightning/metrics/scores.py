@@ -25,12 +25,12 @@ from torch import nn
 from torchmetrics import Metric
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.extractors import FeatureExtractor
 from gan_lightning.metrics.feature_sets import FeatureSets, Precomputed
 from gan_lightning.metrics.intra_fid import intra_class_fid
+from gan_lightning.metrics.kid import BlockKID
 from gan_lightning.metrics.prdc import (
     DENSITY_COVERAGE_K,
     PRECISION_RECALL_K,
@@ -186,7 +186,7 @@ class Scorer(nn.Module):
             self.fid = FrechetInceptionDistance(
                 feature=Precomputed(extractor.num_features), reset_real_features=False
             )
-            self.kid = KernelInceptionDistance(
+            self.kid = BlockKID(  # torchmetrics' KID, its subsets from whole kernels
                 feature=Precomputed(extractor.num_features),
                 subsets=int(kid_subsets),
                 subset_size=int(kid_subset_size),
