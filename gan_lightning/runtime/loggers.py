@@ -52,6 +52,18 @@ WANDB_MODES = ("online", "offline", "disabled")
 
 
 # ---------------------------------------------------------------------------- W&B mode
+def local_only(mode: str | None) -> None:
+    """An offline or disabled run talks to no server: give wandb's process-wide settings the
+    mode too (``wandb.setup``). ``wandb.init(mode="offline")`` alone leaves them online, and
+    the first ``log`` then builds wandb's analytics client (OpenTelemetry exporters aimed at
+    the server): 0.76 s inside the training loop here, and traffic an offline run must not
+    send."""
+    if mode in ("offline", "disabled"):
+        import wandb
+
+        wandb.setup(settings=wandb.Settings(mode=mode))
+
+
 def wandb_credentials_available() -> bool:
     """Whether ``wandb.init`` would find an API key without prompting."""
     if os.environ.get("WANDB_API_KEY"):
@@ -249,6 +261,8 @@ class WandbLogger(LightningWandbLogger):
     def experiment(self) -> Any:
         init_kwargs = wandb_init_kwargs(self)
         mode = init_kwargs.get("mode", os.environ.get("WANDB_MODE"))
+        if wandb_started_run(self) is None:
+            local_only(mode)
         if wandb_started_run(self) is None and mode in (None, "online"):
             try:
                 return super().experiment
@@ -259,6 +273,7 @@ class WandbLogger(LightningWandbLogger):
                 )
                 wandb_forget_run(self)
                 init_kwargs["mode"] = "offline"
+                local_only("offline")
         try:
             run = super().experiment
         except Exception as err:  # noqa: BLE001 - wandb raises UsageError, ServerResponseError ...

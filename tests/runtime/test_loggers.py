@@ -355,3 +355,25 @@ def test_lightning_advertisement_and_library_deprecation_are_kept_off_the_consol
         )
         warnings.warn("something else", FutureWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["something else"]
+
+
+def test_an_offline_run_builds_no_analytics_client(tmp_path):
+    """wandb.init(mode="offline") alone leaves wandb's process settings online, and the first
+    log then builds its OpenTelemetry exporters (0.8 s inside the training loop, aimed at the
+    server): an offline run of the project never imports them."""
+    script = (
+        "import sys\n"
+        "from gan_lightning.runtime.loggers import WandbLogger\n"
+        f"logger = WandbLogger(save_dir={str(tmp_path)!r}, mode='offline')\n"
+        "logger.log_metrics({'x': 1.0}, step=0)\n"
+        "logger.log_metrics({'x': 2.0}, step=1)\n"
+        "import wandb\n"
+        "print(wandb.setup().settings.mode, 'opentelemetry.sdk.metrics' in sys.modules)\n"
+        "logger.experiment.finish()\n"
+    )
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    env.pop("WANDB_MODE", None)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["offline", "False"], done.stdout + done.stderr[-2000:]
