@@ -96,6 +96,7 @@ class CelebADataModule(ImageFilesDataModule):
 
     def prepare_data(self) -> None:
         ensure_celeba(self.data_dir, self.download, need_attributes=bool(self.attributes))
+        self.prepare_cache()
 
     def _targets(self, layout: CelebALayout, files: list[str]) -> torch.Tensor:
         """(N, 40) 0/1 attributes in partition-file order, or (N, 0) without the file."""
@@ -133,7 +134,9 @@ class CelebADataModule(ImageFilesDataModule):
             )
         index = np.flatnonzero(keep)
         paths = [str(layout.images / files[i]) for i in index]
-        paths, kept = self.readable(paths, torch.from_numpy(index), "CelebA images")
+        paths, kept = self.readable(
+            paths, torch.from_numpy(index), "CelebA images", cache_as=("celeba", layout.images)
+        )
         kept_split = split[kept.numpy()]
         datasets = {}
         for name, code in CELEBA_SPLITS.items():

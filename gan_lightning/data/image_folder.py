@@ -8,6 +8,7 @@ up-front file check, the same decode -> center crop -> resize, the same uint8 ba
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 
@@ -38,10 +39,17 @@ class ImageFolderDataModule(ImageFilesDataModule):
 
     def prepare_data(self) -> None:
         find_image_folder(self.path)
+        self.prepare_cache()
 
     def build_splits(self):
         files = find_image_folder(self.path)
-        files, _ = self.readable(files, torch.zeros(len(files), dtype=torch.long), "images")
+        root = image_folder_root(self.path)
+        files, _ = self.readable(
+            files,
+            torch.zeros(len(files), dtype=torch.long),
+            "images",
+            cache_as=(f"folder-{Path(root).resolve().name}", root),
+        )
         if self.num_val(len(files)) == 0:
             train = self.dataset(files, None)
             log.info(

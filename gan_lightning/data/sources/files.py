@@ -113,6 +113,20 @@ def check_images(
         time.perf_counter() - start,
         len(bad),
     )
+    return judge_unreadable(paths, reasons, max_corrupt_fraction, what)
+
+
+def judge_unreadable(
+    paths: Sequence[str],
+    reasons: Sequence[str | None],
+    max_corrupt_fraction: float,
+    what: str = "images",
+) -> list[int]:
+    """The corrupt-file policy on the outcome of reading ``paths`` (``reasons[i]`` is ``None``
+    for a readable file, else why it is not): the indices of the readable ones, after a warning
+    naming the others, or :class:`DataSourceError` above ``max_corrupt_fraction``. Shared by
+    the up-front check and the decoded cache's build (:mod:`gan_lightning.data.cache`)."""
+    bad = [(p, r) for p, r in zip(paths, reasons, strict=True) if r is not None]
     if not bad:
         return list(range(len(paths)))
     fraction = len(bad) / len(paths)
