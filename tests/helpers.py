@@ -310,9 +310,10 @@ class RampModule(GenerativeModule):
         return [self.net]
 
 
-def fit_tiny(model, batches: int, *callbacks, log_every: int = 50) -> pl.Trainer:
-    """Fit ``model`` on :func:`tensor_loader` for ``batches`` real batches on the CPU, with
-    nothing but ``callbacks`` around it (no logger, checkpoints, progress bar or summary)."""
+def fit_tiny(model, batches: int, *callbacks, log_every: int = 50, datamodule=None) -> pl.Trainer:
+    """Fit ``model`` on :func:`tensor_loader` (or ``datamodule``) for ``batches`` real batches
+    on the CPU, with nothing but ``callbacks`` around it (no logger, checkpoints, progress bar
+    or summary)."""
     trainer = pl.Trainer(
         accelerator="cpu",
         max_steps=model.optimizer_steps_for(batches),
@@ -324,5 +325,8 @@ def fit_tiny(model, batches: int, *callbacks, log_every: int = 50) -> pl.Trainer
         callbacks=list(callbacks),
     )
     torch.manual_seed(0)
-    trainer.fit(model, train_dataloaders=tensor_loader())
+    if datamodule is not None:
+        trainer.fit(model, datamodule=datamodule)
+    else:
+        trainer.fit(model, train_dataloaders=tensor_loader())
     return trainer

@@ -24,6 +24,7 @@ from gan_lightning.modules.self_conditioning import (
     pca,
 )
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+from tests.helpers import fit_tiny
 
 SHAPE = (1, 4, 4)
 
@@ -156,17 +157,7 @@ class ThreeModes(pl.LightningDataModule):
 
 
 def fit(model: GAN, batches: int) -> pl.Trainer:
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=model.optimizer_steps_for(batches),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    torch.manual_seed(0)
-    trainer.fit(model, datamodule=ThreeModes())
-    return trainer
+    return fit_tiny(model, batches, datamodule=ThreeModes())
 
 
 @pytest.mark.parametrize("features", ["pixels", "discriminator"])
