@@ -15,6 +15,7 @@ core, about a minute on a busy one) and logs that it does;
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import pickle
@@ -26,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.threads import one_cpu_thread
@@ -80,6 +82,28 @@ class DigitClassifier(nn.Module):
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:
         return self.features_and_logits(images01)[1]
+
+    def inference_body(self) -> nn.Sequential:
+        """:attr:`body` for scoring: the same features, 3-4x faster on a CPU
+        (``python -m benchmarks.classifier``).
+
+        A copy with each BatchNorm folded into its convolution (``fuse_conv_bn_eval``:
+        eval-mode statistics, as the extractor always runs), each max-pool moved before its
+        ReLU (a monotone function commutes with max: the same values on a quarter of the
+        elements) and channels-last weights (oneDNN's fast layout for these small convs).
+        Features agree with :meth:`features_and_logits` to float rounding (~1e-6); the
+        weights stay the trained ones, never changed in place."""
+        conv1, bn1, relu1, pool1, conv2, bn2, relu2, pool2, *rest = copy.deepcopy(self.body)
+        body = nn.Sequential(
+            fuse_conv_bn_eval(conv1.eval(), bn1.eval()),  # (N, c1, 24, 24)
+            pool1,  # (N, c1, 12, 12)
+            relu1,
+            fuse_conv_bn_eval(conv2.eval(), bn2.eval()),  # (N, c2, 8, 8)
+            pool2,  # (N, c2, 4, 4)
+            relu2,
+            *rest,  # flatten, linear, ReLU: (N, num_features)
+        )
+        return body.to(memory_format=torch.channels_last).eval().requires_grad_(False)
 
     def architecture(self) -> dict[str, Any]:
         return {"channels": list(self.channels), "num_features": self.num_features}

@@ -31,6 +31,8 @@ from torch import nn
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.classifier import (
+    MNIST_MEAN,
+    MNIST_STD,
     DigitClassifier,
     default_classifier_path,
     ensure_classifier,
@@ -141,9 +143,13 @@ class DigitsExtractor(FeatureExtractor):
         self.num_features = classifier.num_features
         self.num_classes = classifier.num_classes
         self.freeze()
+        #: The classifier's body in its fast inference form (BatchNorm folded, channels-last).
+        self.body = classifier.inference_body()
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.classifier.features_and_logits(images)
+        standardized = (images - MNIST_MEAN) / MNIST_STD  # (N, 1, 28, 28)
+        features = self.body(standardized.contiguous(memory_format=torch.channels_last))
+        return features, self.classifier.head(features)  # dropout: identity in eval mode
 
 
 class InceptionExtractor(FeatureExtractor):

@@ -8,6 +8,7 @@ import torch
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics import classifier as classifier_module
 from gan_lightning.metrics.classifier import (
+    DigitClassifier,
     accuracy,
     default_classifier_path,
     ensure_classifier,
@@ -76,3 +77,31 @@ def test_the_default_recipe_reaches_99_percent(mnist_dir):
     measured = accuracy(model, data["test_images"], data["test_labels"])
     assert measured >= 0.99
     assert info["test_accuracy"] == pytest.approx(measured)
+
+
+def test_the_extractors_inference_form_gives_the_classifiers_features():
+    """BatchNorm folded, pool before ReLU, channels-last: the same features and logits as the
+    network as trained (to float rounding), and the trained weights untouched."""
+    from gan_lightning.metrics.extractors import DigitsExtractor
+
+    torch.manual_seed(0)
+    classifier = DigitClassifier()
+    for module in classifier.modules():  # statistics far from the identity, so folding shows
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1.0, 1.0)
+            module.running_var.uniform_(0.25, 4.0)
+            module.weight.data.uniform_(0.5, 2.0)
+            module.bias.data.uniform_(-0.5, 0.5)
+    classifier.eval()
+    before = {k: v.clone() for k, v in classifier.state_dict().items()}
+    extractor = DigitsExtractor(classifier)
+    images = torch.rand(37, 1, 28, 28)
+    with torch.inference_mode():
+        features, logits = classifier.features_and_logits(images)
+        fast_features, fast_logits = extractor(images)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in extractor.body.modules())
+    torch.testing.assert_close(fast_features, features, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast_logits, logits, rtol=1e-5, atol=1e-5)
+    assert features.abs().max() > 0.1  # a comparison of real activations, not of zeros
+    for key, value in classifier.state_dict().items():
+        assert torch.equal(value, before[key]), key
