@@ -86,3 +86,23 @@ def test_loader_alone_is_measured_on_the_cases_device(mnist_dir, tmp_path):
     cfg = compose_config(CASES["gan_default"].overrides, tmp_path)
     measured = time_loader(load_case_data(cfg, "cpu"), 0.2)
     assert measured["images"] > 0 and measured["images_per_s"] > 0
+
+
+def test_the_evaluation_micro_benchmarks_run(capsys):
+    """``python -m benchmarks.kid`` and ``python -m benchmarks.classifier`` at toy sizes: they
+    time what they say and report agreeing scores."""
+    from benchmarks import classifier as classifier_bench
+    from benchmarks import kid as kid_bench
+
+    assert (
+        kid_bench.main(["--n", "120", "--subsets", "4", "--subset-size", "50", "--repeats", "1"])
+        == 0
+    )
+    assert classifier_bench.main(["--batch", "8", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "BlockKID's next compute on the same real features" in out
+    assert "inference form" in out
+    difference = float(out.split("largest score difference ")[1].split()[0])
+    assert difference < 1e-5
+    features = float(out.split("features ")[-1].split(",")[0])
+    assert features < 1e-4
