@@ -385,14 +385,15 @@ class GenerativeMetrics(pl.Callback):
         """Score ``module``'s samples; every rank calls it (torchmetrics syncs the states)."""
         if self.scorer is not None:
             self.scorer.to(module.device)
-        with one_cpu_thread(module.device.type == "cpu"):
-            scorer = self._ensure_real(datamodule, module.pixel_range, rank, world_size)
-            scorer.reset_generated()
-            fakes = generated_batches(
-                module, self.num_samples, self.seed, self.batch_size, rank, world_size
-            )
-            classes = num_classes(module)
-            scorer.add_generated(fakes, module.pixel_range, bool(classes), classes)
+        # Generating and extracting are network forwards like training's: the run's threads.
+        scorer = self._ensure_real(datamodule, module.pixel_range, rank, world_size)
+        scorer.reset_generated()
+        fakes = generated_batches(
+            module, self.num_samples, self.seed, self.batch_size, rank, world_size
+        )
+        classes = num_classes(module)
+        scorer.add_generated(fakes, module.pixel_range, bool(classes), classes)
+        with one_cpu_thread(module.device.type == "cpu"):  # the scores' small-matrix math
             return scorer.compute()
 
     @torch.inference_mode()
@@ -407,13 +408,13 @@ class GenerativeMetrics(pl.Callback):
             )
         pixel_range = getattr(datamodule, "pixel_range", (-1.0, 1.0))
         on_cpu = next(self.scorer.extractor.parameters()).device.type == "cpu"
+        scorer = self._ensure_real(datamodule, pixel_range, rank, world_size)
+        scorer.reset_generated()
+        batches, _ = real_batches(
+            datamodule, split, self.num_samples, self.seed + 1, rank, world_size
+        )
+        scorer.add_generated(batches, pixel_range, num_classes=num_classes(datamodule))
         with one_cpu_thread(on_cpu):
-            scorer = self._ensure_real(datamodule, pixel_range, rank, world_size)
-            scorer.reset_generated()
-            batches, _ = real_batches(
-                datamodule, split, self.num_samples, self.seed + 1, rank, world_size
-            )
-            scorer.add_generated(batches, pixel_range, num_classes=num_classes(datamodule))
             return scorer.compute()
 
 

@@ -395,13 +395,17 @@ class GAN(GenerativeModule):
         fake: torch.Tensor,
         fake_labels: torch.Tensor | None,
         regularise: bool = False,
+        keep_fake: dict[str, Any] | None = None,
     ) -> dict[str, torch.Tensor]:
         """D's loss (and what to log) on a real batch and a *detached* fake batch; with
-        ``regularise`` the R1 penalty is added (lazily weighted)."""
+        ``regularise`` the R1 penalty is added (lazily weighted). ``keep_fake`` receives D's
+        outputs on the fake batch (for :meth:`g_terms` where D gives the same again)."""
         real_logits, real_classes, seen, real_labels = self._discriminate(
             real, real_labels, regularise
         )
         fake_logits, fake_classes, _, _ = self._discriminate(fake, fake_labels)
+        if keep_fake is not None:
+            keep_fake.update(logits=fake_logits, classes=fake_classes)
         loss = discriminator_loss(
             real_logits,
             fake_logits,
@@ -425,9 +429,18 @@ class GAN(GenerativeModule):
         terms["d_loss"] = loss
         return terms
 
-    def g_terms(self, fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, Any]:
-        """G's loss (and what to log) through D, which is frozen in this step."""
-        fake_logits, fake_classes, _, _ = self._discriminate(fake, fake_labels)
+    def g_terms(
+        self,
+        fake: torch.Tensor,
+        fake_labels: torch.Tensor | None,
+        seen: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """G's loss (and what to log) through D, which is frozen in this step; ``seen``: D's
+        outputs on ``fake`` already computed (``d_terms(keep_fake=...)``)."""
+        if seen:
+            fake_logits, fake_classes = seen["logits"], seen["classes"]
+        else:
+            fake_logits, fake_classes, _, _ = self._discriminate(fake, fake_labels)
         loss = generator_loss(fake_logits, self.objective)
         terms: dict[str, torch.Tensor] = {}
         if fake_classes is not None:
@@ -649,8 +662,10 @@ class GAN(GenerativeModule):
             real_labels = real_labels[:keep] if real_labels is not None else None
         fake_labels = self.sample_labels(real.shape[0])
         fake = self.generate(self.sample_latent(real.shape[0]), fake_labels)
-        out = self.d_terms(real, real_labels, fake, fake_labels)
-        out.update(self.g_terms(fake, fake_labels))
+        # D in eval mode gives G's term the logits it gave D's, unless augmentation redraws.
+        seen: dict[str, Any] | None = None if self.augment else {}
+        out = self.d_terms(real, real_labels, fake, fake_labels, keep_fake=seen)
+        out.update(self.g_terms(fake, fake_labels, seen))
         self.log_dict(
             {f"val/{k}": v for k, v in out.items()}, sync_dist=True, batch_size=real.shape[0]
         )

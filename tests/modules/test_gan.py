@@ -119,3 +119,27 @@ def test_one_generator_forward_per_batch_without_a_graph_on_d_only_batches(d_ste
     assert [b for b, _ in forwards] == list(range(batches))  # exactly one per real batch
     graphs = [needs_grad for _, needs_grad in forwards]
     assert graphs == [model.schedule.updates(b)[1] for b in range(batches)]  # G-step batches only
+
+
+@pytest.mark.parametrize("augment", [None, "translation"])
+def test_validation_scores_g_with_the_logits_d_gave_unless_augmentation_redraws(augment):
+    """In validation D (eval mode) is not run twice on the fake batch: G's loss uses the
+    logits of D's pass, the same values a second pass would give; with DiffAugment (a new
+    draw per pass) the second pass stays."""
+    model = tiny_gan(augment=augment)
+    model.eval()
+    logged: dict[str, torch.Tensor] = {}
+    model.log_dict = lambda values, **_: logged.update(values)
+    calls = []
+    original = model._discriminate
+    model._discriminate = lambda *a, **k: calls.append(1) or original(*a, **k)
+    real = torch.rand(6, 1, 4, 4) * 2 - 1
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        model.validation_step((real, torch.zeros(6, dtype=torch.long)), 0)
+        torch.manual_seed(0)
+        fake = model.generate(model.sample_latent(6), None)
+        expected = model.g_terms(fake, None)["g_loss"]
+    assert len(calls) == (3 if augment else 2) + 1  # + the g_terms call of the reference
+    if not augment:
+        assert torch.equal(logged["val/g_loss"], expected)
