@@ -152,6 +152,19 @@ class GenerativeModule(pl.LightningModule):
     #: ``strategy=auto``: plain DDP for one loss and one backward pass per step.
     ddp_strategy: str = "ddp"
 
+    #: Plain attributes set many times per batch: Lightning's hook name (around each of the
+    #: ~20 hook calls of a batch) and the batch counter.
+    _PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "batches_seen"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``nn.Module.__setattr__`` checks every assignment against parameters, submodules and
+        buffers (~10 isinstance checks each, ~40 assignments a batch); for the plain attributes
+        above, holding a str, None or int, it ends in ``object.__setattr__`` anyway."""
+        if name in self._PLAIN_ATTRIBUTES and (value is None or type(value) in (str, int)):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def __init__(self, latent_dim: int, pixel_range: Sequence[float], prior: Any = None) -> None:
         super().__init__()
         self.latent_dim = int(latent_dim)

@@ -59,6 +59,7 @@ from gan_lightning.modules.ema import ema_weight, lerp_all, update_ema
 from gan_lightning.modules.nan_guard import NanGuard, describe, stop_message
 from gan_lightning.modules.schedule import UpdateSchedule
 from gan_lightning.modules.self_conditioning import SelfConditioning
+from gan_lightning.runtime.compat import any_nonfinite
 from gan_lightning.utils.batches import images_of, labels_of
 from gan_lightning.utils.pixels import activation_can_produce
 
@@ -476,11 +477,14 @@ class GAN(GenerativeModule):
                 optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm"
             )
         grads = [p.grad for p in net.parameters() if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
         if self.nan_guard.can_defer(self, optimizer):  # no host sync: masked on the device
+            norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
             return self.nan_guard.step(self, optimizer, name, loss, norm)
-        # One host sync per update: the price of never applying a NaN step (free on a CPU).
-        if not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm)):
+        # One host read per update: the price of never applying a NaN step (free on a CPU).
+        # The test is GradScaler's one pass over the gradients; the norm only for the message.
+        bad = any_nonfinite(grads) if grads else loss.new_zeros((), dtype=torch.float32)
+        if bool(bad.to(loss.device) + torch.isfinite(loss.detach()).logical_not()):
+            norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
             what = describe(loss_name, float(loss.detach()), float(norm))
             if self.on_nan == "stop":
                 raise NonFiniteError(

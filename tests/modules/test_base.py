@@ -67,3 +67,21 @@ def test_random_streams_are_captured_and_restored():
     restore_rng(state)
     again = (torch.rand(3), np.random.rand(), random.random())
     assert torch.equal(again[0], first[0]) and again[1:] == first[1:]
+
+
+def test_the_fast_attribute_path_stores_what_nn_modules_path_would():
+    """Lightning's hook name and the batch counter skip nn.Module's checks: they land in the
+    instance's plain attributes, exactly where ``nn.Module.__setattr__`` would put a str/int;
+    anything else (a tensor, a bool) still takes nn.Module's path."""
+    from tests.helpers import tiny_gan
+
+    model = tiny_gan()
+    model._current_fx_name = "training_step"
+    model.batches_seen = 7
+    assert model.__dict__["_current_fx_name"] == "training_step"
+    assert model.__dict__["batches_seen"] == 7
+    assert "batches_seen" not in model._buffers and "batches_seen" not in model._parameters
+    model._current_fx_name = None
+    assert model._current_fx_name is None
+    model.batches_seen = torch.nn.Parameter(torch.zeros(()))  # not a plain value: nn.Module's
+    assert "batches_seen" in model._parameters and "batches_seen" not in model.__dict__

@@ -6,6 +6,7 @@ touches them), not the callers.
 
 from __future__ import annotations
 
+import pytest
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
@@ -243,3 +244,23 @@ def test_callback_hooks_fast_path_calls_what_acts_and_skips_no_ops():
     trainer.profiler = SimpleProfiler()
     slow(trainer, "on_train_batch_end", None, "batch", 3)
     assert seen == ["on_train_batch_end"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_any_nonfinite_flags_nan_and_inf_and_leaves_the_values_alone(dtype):
+    """GradScaler's check with a scale of 1: NaN or inf anywhere in the list (of mixed dtypes)
+    sets the flag, finite values (even huge ones) do not, and no value changes."""
+    from gan_lightning.runtime.compat import any_nonfinite
+
+    g = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(7, generator=g).to(dtype), torch.randn(3, 5, generator=g).double()]
+    tensors[0][3] = torch.finfo(dtype).max  # finite: not flagged
+    before = [t.clone() for t in tensors]
+    flag = any_nonfinite(tensors)
+    assert flag.dtype == torch.float32 and flag.shape == () and float(flag) == 0.0
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        tensors[1][2, 4] = bad
+        assert float(any_nonfinite(tensors)) == 1.0
+        tensors[1][2, 4] = before[1][2, 4]
+    for t, b in zip(tensors, before, strict=True):
+        assert torch.equal(t, b)
