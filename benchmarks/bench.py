@@ -434,11 +434,14 @@ def main(argv: list[str] | None = None) -> int:
     if "fast_paths" not in skip:
         record["fast_paths"] = fast_paths(cases, repeats, seconds, datas, quick)
     if "startup" not in skip:
-        from benchmarks.startup import measure_startup
+        from benchmarks.startup import measure_plain_startup, measure_startup
 
         log.warning("time to first step ...")
         record["startup"] = [
             measure_startup(threads=args.threads) for _ in range(1 if quick else 3)
+        ]
+        record["plain_startup"] = [
+            measure_plain_startup(threads=args.threads) for _ in range(1 if quick else 3)
         ]
     if "default_run" not in skip:
         from benchmarks.default_run import run_default

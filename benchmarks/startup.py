@@ -220,6 +220,54 @@ def measure_startup(
     return {"total_s": events["first_step"] - start, "phases_s": phases}
 
 
+#: The plain loop's way to its first step: torch, the default MLP GAN's two nets, fused Adam,
+#: one D update on random images (Adam's first step imports torch._dynamo, as the project's
+#: does). What any training script pays on this machine before it trains.
+PLAIN_FIRST_STEP = """
+import json, sys, time
+t_python = time.time()
+import torch
+from torch import nn
+t_torch = time.time()
+def mlp(sizes):
+    layers = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*layers[:-1])
+g, d = mlp([100, 256, 512, 1024, 784]), mlp([784, 512, 256, 1])
+opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
+opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
+real = torch.rand(64, 784) * 2 - 1
+fake = g(torch.randn(64, 100)).tanh()
+loss = nn.functional.softplus(-d(real)).mean() + nn.functional.softplus(d(fake.detach())).mean()
+loss.backward()
+opt_d.step()
+print(json.dumps({"python_start": t_python, "imported_torch": t_torch, "first_step": time.time()}))
+"""
+
+
+def measure_plain_startup(threads: int | None = None, timeout: float = 120) -> dict[str, Any]:
+    """A fresh interpreter running :data:`PLAIN_FIRST_STEP`: seconds to its first optimizer
+    step, and to ``import torch`` done (the reference for the project's startup)."""
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    start = _now()
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN_FIRST_STEP],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    events = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "total_s": events["first_step"] - start,
+        "import_torch_s": events["imported_torch"] - events["python_start"],
+    }
+
+
 if __name__ == "__main__":  # pragma: no cover
     if len(sys.argv) >= 3 and sys.argv[1] == "--child":
         child(sys.argv[2], sys.argv[3:])
