@@ -75,9 +75,14 @@ class DigitClassifier(nn.Module):
         self.dropout = nn.Dropout(0.3)
         self.head = nn.Linear(self.num_features, self.num_classes)  # (N, 10) logits
 
+    @staticmethod
+    def standardize(images01: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images -> the network's input (MNIST's pixel mean and std)."""
+        return (images01 - MNIST_MEAN) / MNIST_STD
+
     def features_and_logits(self, images01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Penultimate features (N, num_features) and logits (N, 10) of [0, 1] images."""
-        features = self.body((images01 - MNIST_MEAN) / MNIST_STD)
+        features = self.body(self.standardize(images01))
         return features, self.head(self.dropout(features))
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:

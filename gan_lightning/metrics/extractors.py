@@ -31,8 +31,6 @@ from torch import nn
 
 from gan_lightning.errors import ConfigError
 from gan_lightning.metrics.classifier import (
-    MNIST_MEAN,
-    MNIST_STD,
     DigitClassifier,
     default_classifier_path,
     ensure_classifier,
@@ -147,7 +145,7 @@ class DigitsExtractor(FeatureExtractor):
         self.body = classifier.inference_body()
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        standardized = (images - MNIST_MEAN) / MNIST_STD  # (N, 1, 28, 28)
+        standardized = self.classifier.standardize(images)  # (N, 1, 28, 28)
         features = self.body(standardized.contiguous(memory_format=torch.channels_last))
         return features, self.classifier.head(features)  # dropout: identity in eval mode
 

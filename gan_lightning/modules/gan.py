@@ -477,15 +477,17 @@ class GAN(GenerativeModule):
                 optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm"
             )
         grads = [p.grad for p in net.parameters() if p.grad is not None]
+
+        def total_norm() -> torch.Tensor:
+            return torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
+
         if self.nan_guard.can_defer(self, optimizer):  # no host sync: masked on the device
-            norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
-            return self.nan_guard.step(self, optimizer, name, loss, norm)
+            return self.nan_guard.step(self, optimizer, name, loss, total_norm())
         # One host read per update: the price of never applying a NaN step (free on a CPU).
         # The test is GradScaler's one pass over the gradients; the norm only for the message.
         bad = any_nonfinite(grads) if grads else loss.new_zeros((), dtype=torch.float32)
         if bool(bad.to(loss.device) + torch.isfinite(loss.detach()).logical_not()):
-            norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
-            what = describe(loss_name, float(loss.detach()), float(norm))
+            what = describe(loss_name, float(loss.detach()), float(total_norm()))
             if self.on_nan == "stop":
                 raise NonFiniteError(
                     stop_message(loss_name, self.batches_seen, self.current_epoch, name, what)
